@@ -1,0 +1,130 @@
+//! Raw values `r_ui` to pair weights: the confidence `c_ui` and the target `p_ui`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// How a raw value `r >= 0` becomes the confidence `c` of an observed pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConfidenceKind {
+    /// `c = 1 + alpha * r` (Hu et al. 2008; Spark with `|r|`).
+    #[default]
+    Linear,
+    /// `c = 1 + alpha * ln(1 + r / epsilon)` (Hu et al. 2008).
+    Log,
+    /// `c = alpha * r`: the matrix *is* the confidence (benfred/implicit).
+    AsGiven,
+}
+
+impl std::str::FromStr for ConfidenceKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "linear" => Ok(Self::Linear),
+            "log" => Ok(Self::Log),
+            "as-given" | "as_given" => Ok(Self::AsGiven),
+            _ => Err(Error::UnknownName {
+                what: "confidence",
+                got: s.to_owned(),
+                expected: "linear, log, as-given",
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for ConfidenceKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Linear => "linear",
+            Self::Log => "log",
+            Self::AsGiven => "as-given",
+        })
+    }
+}
+
+/// The target `p_ui` of an observed pair.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Target {
+    /// `p = 1` (Hu et al. 2008, implicit, Spark).
+    #[default]
+    One,
+    /// `p = 1 / c`, so that `c p = 1`. With `c = 1 + α0` this is the binary
+    /// objective of Rendle et al. 2022, `Σ_S (ŷ − 1)² + α0 Σ_all ŷ²`, up to a
+    /// constant.
+    Reciprocal,
+}
+
+impl std::str::FromStr for Target {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self, Error> {
+        match s {
+            "one" => Ok(Self::One),
+            "reciprocal" => Ok(Self::Reciprocal),
+            _ => Err(Error::UnknownName {
+                what: "target",
+                got: s.to_owned(),
+                expected: "one, reciprocal",
+            }),
+        }
+    }
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::One => "one",
+            Self::Reciprocal => "reciprocal",
+        })
+    }
+}
+
+/// The map `r -> (c, c * p)` for one fit, with its parameters resolved.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Weighting {
+    /// Confidence kind.
+    pub kind: ConfidenceKind,
+    /// Scale α.
+    pub alpha: f32,
+    /// ε of the log confidence.
+    pub epsilon: f32,
+    /// Target kind.
+    pub target: Target,
+}
+
+impl Weighting {
+    /// The confidence `c` of a raw value `r`.
+    #[inline]
+    pub fn confidence(&self, r: f32) -> f32 {
+        match self.kind {
+            ConfidenceKind::Linear => 1.0 + self.alpha * r,
+            ConfidenceKind::Log => 1.0 + self.alpha * (r / self.epsilon).ln_1p(),
+            ConfidenceKind::AsGiven => self.alpha * r,
+        }
+    }
+
+    /// `(c, p)`: confidence and target of a raw value.
+    #[inline]
+    pub fn weight(&self, r: f32) -> (f32, f32) {
+        let c = self.confidence(r);
+        let p = match self.target {
+            Target::One => 1.0,
+            Target::Reciprocal if c > 0.0 => 1.0 / c,
+            Target::Reciprocal => 0.0,
+        };
+        (c, p)
+    }
+
+    /// `(c, c * p)`: what the normal equations need.
+    #[inline]
+    pub fn weight_cp(&self, r: f32) -> (f32, f32) {
+        let c = self.confidence(r);
+        let cp = match self.target {
+            Target::One => c,
+            Target::Reciprocal if c > 0.0 => 1.0,
+            Target::Reciprocal => 0.0,
+        };
+        (c, cp)
+    }
+}

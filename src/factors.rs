@@ -1,0 +1,95 @@
+//! A dense row-major factor matrix (`rows x k`, `f32`).
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+
+/// Row-major `rows x k` matrix of `f32`: one embedding per row.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Factors {
+    rows: usize,
+    k: usize,
+    data: Vec<f32>,
+}
+
+impl Factors {
+    /// All zeros.
+    pub fn zeros(rows: usize, k: usize) -> Self {
+        Factors {
+            rows,
+            k,
+            data: vec![0.0; rows * k],
+        }
+    }
+
+    /// From row-major data; `None` if the length is not `rows * k`.
+    pub fn from_vec(rows: usize, k: usize, data: Vec<f32>) -> Option<Self> {
+        (data.len() == rows * k).then_some(Factors { rows, k, data })
+    }
+
+    /// Entries drawn i.i.d. from `N(0, std²)` with a ChaCha8 generator seeded
+    /// by `seed`, row after row (so the result is independent of threads).
+    pub fn random_normal(rows: usize, k: usize, std: f32, seed: u64) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut data = vec![0.0f32; rows * k];
+        if std > 0.0 {
+            let normal = Normal::new(0.0f32, std).expect("invariant: std is finite and > 0");
+            for v in &mut data {
+                *v = normal.sample(&mut rng);
+            }
+        }
+        Factors { rows, k, data }
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Number of factors (columns).
+    pub fn k(&self) -> usize {
+        self.k
+    }
+
+    /// Row `i`.
+    #[inline]
+    #[track_caller]
+    pub fn row(&self, i: usize) -> &[f32] {
+        &self.data[i * self.k..(i + 1) * self.k]
+    }
+
+    /// Row `i`, mutable.
+    #[inline]
+    #[track_caller]
+    pub fn row_mut(&mut self, i: usize) -> &mut [f32] {
+        &mut self.data[i * self.k..(i + 1) * self.k]
+    }
+
+    /// All entries, row-major.
+    pub fn as_slice(&self) -> &[f32] {
+        &self.data
+    }
+
+    /// All entries, row-major, mutable.
+    pub fn as_mut_slice(&mut self) -> &mut [f32] {
+        &mut self.data
+    }
+
+    /// The row-major data.
+    pub fn into_vec(self) -> Vec<f32> {
+        self.data
+    }
+
+    /// Append zero rows up to `rows` rows in all.
+    pub fn grow(&mut self, rows: usize) {
+        if rows > self.rows {
+            self.data.resize(rows * self.k, 0.0);
+            self.rows = rows;
+        }
+    }
+
+    /// True if every entry is finite.
+    pub fn all_finite(&self) -> bool {
+        self.data.iter().all(|v| v.is_finite())
+    }
+}

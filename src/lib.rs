@@ -1,0 +1,72 @@
+//! # ials: implicit-feedback matrix factorization by alternating least squares
+//!
+//! Exact iALS (Hu, Koren & Volinsky 2008) with the Gramian trick: every
+//! unobserved user-item pair acts as a weighted negative without ever being
+//! enumerated. The objective, over users `u` and items `i`:
+//!
+//! ```text
+//! L(X, Y) = Σ_(u,i)∈S c_ui (p_ui − x_u·y_i)²  +  α0 Σ_(u,i)∉S (x_u·y_i)²
+//!         + Σ_u λ_u ‖x_u‖²  +  Σ_i λ_i ‖y_i‖²
+//! ```
+//!
+//! with `α0 Σ_∉S ŷ² = α0 ⟨XᵀX, YᵀY⟩ − α0 Σ_S ŷ²`, so a sweep costs
+//! `O(|S| k² + (m + n) k³)` with the exact solver and
+//! `O(steps (|S| k + (m + n) k²))` with conjugate gradient.
+//!
+//! ## Quick start
+//!
+//! ```
+//! use ials::{InteractionsBuilder, Params, SolverKind};
+//!
+//! let mut b = InteractionsBuilder::new();
+//! for (user, item, plays) in [("ann", "jazz", 3.0), ("ann", "blues", 1.0), ("bob", "jazz", 2.0), ("bob", "rock", 5.0)] {
+//!     b.push(user, item, plays)?;
+//! }
+//! let data = b.build()?;
+//! let params = Params::builder()
+//!     .factors(2)
+//!     .iterations(5)
+//!     .regularization(0.1)
+//!     .solver(SolverKind::Cholesky)
+//!     .seed(7)
+//!     .check()?;
+//! let model = params.fit(&data)?;
+//! let ann = data.users().get("ann").unwrap() as usize;
+//! let recs = model.recommend(ann, 1, true); // excludes ann's own items
+//! assert_eq!(data.items().id(recs[0].0), "rock");
+//! # Ok::<(), ials::Error>(())
+//! ```
+//!
+//! ## Modules
+//! - [`data`]: [`Interactions`] (CSR + transpose) and [`IdMap`].
+//! - [`params`]: [`Params`], checked once by [`ParamsBuilder::check`].
+//! - [`confidence`]: `r -> (c, p)`: linear, log, as-given; target 1 or 1/c.
+//! - [`solver`]: the row solvers (Cholesky, CG, iALS++ blocks).
+//! - [`train`]: the sweep loop, the loss and its parts, callbacks.
+//! - [`model`]: the fitted [`Model`].
+//! - [`synth`]: a seeded synthetic data generator.
+
+#![warn(missing_docs)]
+
+pub mod confidence;
+pub mod data;
+pub mod error;
+pub mod eval;
+pub mod factors;
+pub mod gramian;
+pub mod linalg;
+pub mod model;
+pub mod params;
+pub mod solver;
+pub mod synth;
+pub mod train;
+
+pub use confidence::{ConfidenceKind, Target, Weighting};
+pub use data::{IdMap, Interactions, InteractionsBuilder, RowView, SparseMatrix};
+pub use error::{Error, Result};
+pub use factors::Factors;
+pub use gramian::Gramian;
+pub use model::Model;
+pub use params::{Params, ParamsBuilder, SolverKind};
+pub use synth::SynthConfig;
+pub use train::{IterationReport, LossParts, Progress};
