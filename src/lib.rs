@@ -54,6 +54,7 @@ pub mod error;
 pub mod eval;
 pub mod factors;
 pub mod gramian;
+pub mod io;
 pub mod linalg;
 pub mod model;
 pub mod params;

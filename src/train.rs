@@ -122,6 +122,7 @@ pub(crate) fn half_sweep(
         )
 }
 
+#[allow(clippy::needless_range_loop)]
 /// The loss with precomputed Gramians `H = XᵀX` and `G = YᵀY`.
 pub(crate) fn loss_with(
     params: &Params,

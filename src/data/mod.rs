@@ -2,6 +2,7 @@
 
 mod idmap;
 pub(crate) mod interactions;
+pub mod read;
 
 pub use idmap::IdMap;
 pub use interactions::{Interactions, InteractionsBuilder, RowView, SparseMatrix};

@@ -48,7 +48,7 @@ pub(crate) fn solve(
             axpy(wj * dot(y, p), y, ap);
         }
         let pap = dot(p, ap);
-        if !(pap > 0.0) {
+        if pap.is_nan() || pap <= 0.0 {
             break;
         }
         let step = rs / pap;

@@ -87,10 +87,9 @@ pub fn run(a: Args) -> Result<()> {
             *o = ials::linalg::dot(xu, model.item_factors().row(i));
         }
     });
-    let mut popularity = vec![0f32; train.n_items()];
-    for i in 0..train.n_items() {
-        popularity[i] = train.item_row(i).len() as f32;
-    }
+    let popularity: Vec<f32> = (0..train.n_items())
+        .map(|i| train.item_row(i).len() as f32)
+        .collect();
     let pop = evaluate_scorer(&train, &test, k, |_, out| out.copy_from_slice(&popularity));
     println!(
         "Recall@{k}: ials {:.4}  popularity {:.4}   NDCG@{k}: ials {:.4}  popularity {:.4}   ({} test users)",
