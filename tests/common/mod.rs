@@ -1,4 +1,5 @@
 //! Shared helpers for the integration tests: tiny random data and the
+#![allow(clippy::needless_range_loop)]
 //! brute-force all-pairs oracle of the objective.
 #![allow(dead_code)]
 
