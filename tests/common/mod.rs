@@ -1,7 +1,6 @@
 //! Shared helpers for the integration tests: tiny random data and the
-#![allow(clippy::needless_range_loop)]
 //! brute-force all-pairs oracle of the objective.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::needless_range_loop)]
 
 use ials::{Factors, Interactions, Params};
 use rand::{Rng, SeedableRng};
