@@ -35,7 +35,11 @@ fn main() -> Result<(), ials::Error> {
         ControlFlow::Continue(())
     })?;
     for (item, score) in model.recommend(0, 5, true) {
-        println!("user {} -> item {} ({score:.3})", data.users().id(0), data.items().id(item));
+        println!(
+            "user {} -> item {} ({score:.3})",
+            data.users().id(0),
+            data.items().id(item)
+        );
     }
     Ok(())
 }
