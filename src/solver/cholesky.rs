@@ -1,9 +1,15 @@
 //! The exact row solve: form `A_u` and `b_u`, Cholesky, solve.
 //! Cost `O(|S_u| k² + k³)`.
+//!
+//! `A_u = α0 G + λ I + Σ (c − α0) y yᵀ` is accumulated in `f32` (lower
+//! triangle): the weighted rows `y` are gathered into contiguous chunks and
+//! added as one register-tiled rank update per chunk
+//! ([`syrk_lower`](crate::linalg::syrk_lower)), each entry summed over the
+//! rows in order. It is then factored and solved in `f64`.
 
-use super::{RowProblem, Workspace};
+use super::{chunk_rows, ensure_len, gather, lower_to_upper64, RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{axpy, cholesky_in_place, cholesky_solve, syr_lower};
+use crate::linalg::{axpy, cholesky_upper, cholesky_upper_solve, syrk_lower};
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -14,28 +20,53 @@ pub(crate) fn solve(
 ) -> Result<(), usize> {
     let k = ws.k;
     let g = pb.gram.as_f32();
-    for (a, &gv) in ws.a.iter_mut().zip(g) {
-        *a = pb.alpha0 * gv;
+    let Workspace {
+        cp,
+        widx,
+        wval,
+        a,
+        l,
+        b64,
+        v1,
+        ybuf,
+        zbuf,
+        ..
+    } = ws;
+    for i in 0..k {
+        for j in 0..=i {
+            a[i * k + j] = pb.alpha0 * g[i * k + j];
+        }
+        a[i * k + i] += lambda;
     }
-    let b = &mut ws.v1;
+    // b = Σ c p y over every non-zero.
+    let b = v1;
     b.iter_mut().for_each(|v| *v = 0.0);
-    for ((&i, &w), &cp) in row.indices.iter().zip(&ws.w).zip(&ws.cp) {
-        let y = pb.fixed.row(i as usize);
-        syr_lower(&mut ws.a, k, w, y);
-        axpy(cp, y, b);
+    for (&i, &c) in row.indices.iter().zip(cp.iter()) {
+        axpy(c, pb.fixed.row(i as usize), b);
     }
-    for d in 0..k {
-        ws.a[d * k + d] += lambda;
+    // A += Σ w y yᵀ over the weighted non-zeros, chunk by chunk.
+    let cap = chunk_rows(k);
+    ensure_len(ybuf, cap.min(widx.len()) * k);
+    ensure_len(zbuf, cap.min(widx.len()) * k);
+    for (idx, w) in widx.chunks(cap).zip(wval.chunks(cap)) {
+        let n = idx.len();
+        gather(
+            pb.fixed,
+            idx,
+            0,
+            k,
+            &mut ybuf[..n * k],
+            Some((w, &mut zbuf[..n * k])),
+        );
+        syrk_lower(a, k, 0, k, &zbuf[..n * k], &ybuf[..n * k], k, n);
     }
-    for (l, &a) in ws.l.iter_mut().zip(&ws.a) {
-        *l = a as f64;
-    }
-    cholesky_in_place(&mut ws.l, k)?;
-    for (o, &v) in ws.b64.iter_mut().zip(b.iter()) {
+    lower_to_upper64(a, k, l);
+    cholesky_upper(l, k)?;
+    for (o, &v) in b64.iter_mut().zip(b.iter()) {
         *o = v as f64;
     }
-    cholesky_solve(&ws.l, k, &mut ws.b64);
-    for (xi, &v) in x.iter_mut().zip(&ws.b64) {
+    cholesky_upper_solve(l, k, b64);
+    for (xi, &v) in x.iter_mut().zip(b64.iter()) {
         *xi = v as f32;
     }
     Ok(())
