@@ -222,12 +222,134 @@ dispatch! {
     pub fn axpy / axpy_at(alpha: f32, x: &[f32], y: &mut [f32]) = axpy_body
 }
 
+/// Hint the cache to load `data[start..start + len]` (no effect if out of range).
+#[inline(always)]
+pub(crate) fn prefetch(data: &[f32], start: usize, len: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if start + len <= data.len() {
+            let p = data.as_ptr().wrapping_add(start);
+            let mut off = 0;
+            while off < len {
+                // SAFETY: prefetching never faults; the address is in the slice.
+                #[allow(unused_unsafe)]
+                unsafe {
+                    std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                        p.wrapping_add(off) as *const i8,
+                    )
+                };
+                off += 16;
+            }
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (data, start, len);
+}
+
+/// Rows fetched ahead of use by the sparse kernels.
+pub(crate) const PREFETCH_AHEAD: usize = 20;
+
+#[inline(always)]
+fn rows_axpy_body<const F: bool, const R: usize>(
+    y_all: &[f32],
+    k: usize,
+    idx: &[u32],
+    coef: &[f32],
+    out: &mut [f32],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if F && R == 8 && k % LANES == 0 && k <= 4 * LANES && out.len() >= k {
+        let n = idx.len().min(coef.len());
+        let rows = y_all.len() / k;
+        assert!(
+            idx[..n].iter().all(|&i| (i as usize) < rows),
+            "rows_axpy: index out of range"
+        );
+        // SAFETY: only the avx512 wrapper instantiates F with R = 8; every
+        // row index was checked above.
+        unsafe { rows_axpy_avx512(y_all, k, &idx[..n], &coef[..n], out) };
+        return;
+    }
+    let out = &mut out[..k];
+    for (t, (&i, &c)) in idx.iter().zip(coef).enumerate() {
+        if let Some(&ip) = idx.get(t + PREFETCH_AHEAD) {
+            prefetch(y_all, ip as usize * k, k);
+        }
+        let row = &y_all[i as usize * k..(i as usize + 1) * k];
+        axpy_body::<F, R>(c, row, out);
+    }
+}
+
+/// [`rows_axpy`] for `k <= 64`, `k % 16 == 0`: `out` stays in registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn rows_axpy_avx512(y_all: &[f32], k: usize, idx: &[u32], coef: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let groups = k / LANES;
+    let mut acc = [_mm512_setzero_ps(); 4];
+    for (g, a) in acc.iter_mut().enumerate().take(groups) {
+        *a = _mm512_loadu_ps(out.as_ptr().add(g * LANES));
+    }
+    let base = y_all.as_ptr();
+    for (t, (&i, &c)) in idx.iter().zip(coef).enumerate() {
+        if let Some(&ip) = idx.get(t + PREFETCH_AHEAD) {
+            prefetch(y_all, ip as usize * k, k);
+        }
+        let row = base.add(i as usize * k);
+        let cv = _mm512_set1_ps(c);
+        for (g, a) in acc.iter_mut().enumerate().take(groups) {
+            *a = _mm512_fmadd_ps(cv, _mm512_loadu_ps(row.add(g * LANES)), *a);
+        }
+    }
+    for (g, a) in acc.iter().enumerate().take(groups) {
+        _mm512_storeu_ps(out.as_mut_ptr().add(g * LANES), *a);
+    }
+}
+
+dispatch! {
+    /// `out += Σ_t coef_t Y[idx_t]` where `Y` is row-major with `k` columns
+    /// (`y_all`), in order of `t`, prefetching rows ahead: `b_u = Σ c p y`.
+    pub fn rows_axpy / rows_axpy_at(y_all: &[f32], k: usize, idx: &[u32], coef: &[f32], out: &mut [f32]) = rows_axpy_body
+}
+
 #[inline(always)]
 fn symv_body<const F: bool, const R: usize>(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if F && R == 8 && k % LANES == 0 && a.len() >= k * k && v.len() >= k && out.len() >= k {
+        // SAFETY: only the avx512 wrapper instantiates F with R = 8; the
+        // lengths are checked above.
+        unsafe { symv_avx512(a, k, v, out) };
+        return;
+    }
     let out = &mut out[..k];
     out.iter_mut().for_each(|o| *o = 0.0);
     for (row, &vj) in a.chunks_exact(k).zip(&v[..k]) {
         axpy_body::<F, R>(vj, row, out);
+    }
+}
+
+/// [`symv`] with up to four AVX-512 accumulators held in registers across
+/// the rows of `A`: the same fused sums, in the same order, as the generic loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn symv_avx512(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let ap = a.as_ptr();
+    let mut c0 = 0;
+    while c0 < k {
+        let groups = ((k - c0) / LANES).min(4);
+        let mut acc = [_mm512_setzero_ps(); 4];
+        for j in 0..k {
+            let vj = _mm512_set1_ps(*v.get_unchecked(j));
+            let row = ap.add(j * k + c0);
+            for (g, accg) in acc.iter_mut().enumerate().take(groups) {
+                *accg = _mm512_fmadd_ps(vj, _mm512_loadu_ps(row.add(g * LANES)), *accg);
+            }
+        }
+        for (g, accg) in acc.iter().enumerate().take(groups) {
+            _mm512_storeu_ps(out.as_mut_ptr().add(c0 + g * LANES), *accg);
+        }
+        c0 += groups * LANES;
     }
 }
 
@@ -278,7 +400,12 @@ fn syrk_body<const F: bool, const R: usize>(
         while j0 <= last_i {
             let cols = (last_i + 1 - j0).min(LANES);
             let base = (i0 - i_start) * lda + j0;
-            if rows == R && j0 + LANES <= stride.min(lda) {
+            if rows == R
+                && j0 + LANES <= stride.min(lda)
+                && tile::<F, R>(a, base, lda, i0, j0, z, y, stride)
+            {
+                // Done by the explicit-SIMD tile.
+            } else if rows == R && j0 + LANES <= stride.min(lda) {
                 let mut acc = [[0.0f32; LANES]; R];
                 for (r, accr) in acc.iter_mut().enumerate() {
                     accr.copy_from_slice(&a[base + r * lda..base + r * lda + LANES]);
@@ -317,6 +444,147 @@ fn syrk_body<const F: bool, const R: usize>(
         }
         i0 += rows;
     }
+}
+
+/// One full `R x 16` tile of [`syrk_lower`] with explicit intrinsics
+/// (`R = 8`: eight AVX-512 accumulators; `R = 4`: eight AVX2 ones). Returns
+/// false when no explicit version applies (the caller then runs the generic
+/// loop, which computes the same fused sums in the same order).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn tile<const F: bool, const R: usize>(
+    a: &mut [f32],
+    base: usize,
+    lda: usize,
+    i0: usize,
+    j0: usize,
+    z: &[f32],
+    y: &[f32],
+    stride: usize,
+) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !F {
+            return false;
+        }
+        let n = z.len() / stride;
+        // Bounds the loops below rely on (checked once, not per row).
+        assert!(base + (R - 1) * lda + LANES <= a.len());
+        assert!(n == 0 || (n - 1) * stride + j0 + LANES <= y.len());
+        assert!(n == 0 || (n - 1) * stride + i0 + R <= z.len());
+        let i_last = i0 + R - 1;
+        if R == 8 {
+            // SAFETY: only reached from the avx512 wrapper (F and R = 8 are
+            // used by it alone), so AVX-512F is available; all offsets are
+            // within the slices by the asserts above.
+            unsafe { tile_avx512(a, base, lda, i0, j0, z, y, stride, n, i_last) };
+            return true;
+        }
+        if R == 4 {
+            // SAFETY: only reached from the avx2 wrapper (F and R = 4);
+            // offsets checked above.
+            unsafe { tile_avx2(a, base, lda, i0, j0, z, y, stride, n, i_last) };
+            return true;
+        }
+    }
+    let _ = (a, base, lda, i0, j0, z, y, stride);
+    false
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx512(
+    a: &mut [f32],
+    base: usize,
+    lda: usize,
+    i0: usize,
+    j0: usize,
+    z: &[f32],
+    y: &[f32],
+    stride: usize,
+    n: usize,
+    i_last: usize,
+) {
+    use std::arch::x86_64::*;
+    let ap = a.as_mut_ptr().add(base);
+    let mut acc = [_mm512_setzero_ps(); 8];
+    for (r, v) in acc.iter_mut().enumerate() {
+        *v = _mm512_loadu_ps(ap.add(r * lda));
+    }
+    let mut yp = y.as_ptr().add(j0);
+    let mut zp = z.as_ptr().add(i0);
+    for _ in 0..n {
+        let yv = _mm512_loadu_ps(yp);
+        for (r, v) in acc.iter_mut().enumerate() {
+            *v = _mm512_fmadd_ps(_mm512_set1_ps(*zp.add(r)), yv, *v);
+        }
+        yp = yp.add(stride);
+        zp = zp.add(stride);
+    }
+    for (r, v) in acc.iter().enumerate() {
+        let i = i0 + r;
+        let upto = (i + 1).saturating_sub(j0).min(LANES);
+        if upto == LANES {
+            _mm512_storeu_ps(ap.add(r * lda), *v);
+        } else if upto > 0 {
+            let mask: __mmask16 = ((1u32 << upto) - 1) as __mmask16;
+            _mm512_mask_storeu_ps(ap.add(r * lda), mask, *v);
+        }
+    }
+    let _ = i_last;
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn tile_avx2(
+    a: &mut [f32],
+    base: usize,
+    lda: usize,
+    i0: usize,
+    j0: usize,
+    z: &[f32],
+    y: &[f32],
+    stride: usize,
+    n: usize,
+    i_last: usize,
+) {
+    use std::arch::x86_64::*;
+    let ap = a.as_mut_ptr().add(base);
+    let mut lo = [_mm256_setzero_ps(); 4];
+    let mut hi = [_mm256_setzero_ps(); 4];
+    for r in 0..4 {
+        lo[r] = _mm256_loadu_ps(ap.add(r * lda));
+        hi[r] = _mm256_loadu_ps(ap.add(r * lda + 8));
+    }
+    let mut yp = y.as_ptr().add(j0);
+    let mut zp = z.as_ptr().add(i0);
+    for _ in 0..n {
+        let y0 = _mm256_loadu_ps(yp);
+        let y1 = _mm256_loadu_ps(yp.add(8));
+        for r in 0..4 {
+            let s = _mm256_set1_ps(*zp.add(r));
+            lo[r] = _mm256_fmadd_ps(s, y0, lo[r]);
+            hi[r] = _mm256_fmadd_ps(s, y1, hi[r]);
+        }
+        yp = yp.add(stride);
+        zp = zp.add(stride);
+    }
+    for r in 0..4 {
+        let i = i0 + r;
+        let upto = (i + 1).saturating_sub(j0).min(LANES);
+        if upto == LANES {
+            _mm256_storeu_ps(ap.add(r * lda), lo[r]);
+            _mm256_storeu_ps(ap.add(r * lda + 8), hi[r]);
+        } else if upto > 0 {
+            let mut buf = [0.0f32; LANES];
+            _mm256_storeu_ps(buf.as_mut_ptr(), lo[r]);
+            _mm256_storeu_ps(buf.as_mut_ptr().add(8), hi[r]);
+            std::ptr::copy_nonoverlapping(buf.as_ptr(), ap.add(r * lda), upto);
+        }
+    }
+    let _ = i_last;
 }
 
 dispatch! {
@@ -824,6 +1092,29 @@ mod tests {
                         None => first = Some(got),
                         Some(f) => assert_eq!(f, &got, "avx2 and avx512 differ"),
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn rows_axpy_matches_scalar_at_every_level() {
+        println!("seed {SEED}");
+        let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+        for (rows, k, n) in [(5, 1, 3), (40, 17, 30), (100, 64, 50)] {
+            let y = rand_vec(&mut rng, rows * k);
+            let idx: Vec<u32> = (0..n).map(|_| rng.random_range(0..rows as u32)).collect();
+            let coef = rand_vec(&mut rng, n);
+            let o0 = rand_vec(&mut rng, k);
+            for level in levels() {
+                let mut out = o0.clone();
+                rows_axpy_at(level, &y, k, &idx, &coef, &mut out);
+                for j in 0..k {
+                    let want = o0[j]
+                        + (0..n)
+                            .map(|t| coef[t] * y[idx[t] as usize * k + j])
+                            .sum::<f32>();
+                    assert!(close(out[j], want, n as f32), "{level} k={k}");
                 }
             }
         }

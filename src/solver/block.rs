@@ -18,7 +18,7 @@
 use super::{chunk_rows, ensure_len, gather, lower_to_upper64, RowProblem, Workspace};
 use crate::data::RowView;
 use crate::linalg::{
-    axpy, cholesky_upper, cholesky_upper_solve, dot, gemv_n, gemv_t, symv, syrk_lower,
+    axpy, cholesky_upper, cholesky_upper_solve, dot, gemv_n, gemv_t, rows_axpy, symv, syrk_lower,
 };
 
 pub(crate) fn solve(
@@ -54,9 +54,7 @@ pub(crate) fn solve(
     let bfull = v4;
     // b = Σ c p y over every non-zero; cached predictions of the weighted ones.
     bfull.iter_mut().for_each(|v| *v = 0.0);
-    for (&i, &c) in row.indices.iter().zip(cp.iter()) {
-        axpy(c, pb.fixed.row(i as usize), bfull);
-    }
+    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, bfull);
     yhat.clear();
     yhat.extend(widx.iter().map(|&i| dot(pb.fixed.row(i as usize), x)));
     symv(g, k, x, gx);

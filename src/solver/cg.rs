@@ -9,7 +9,7 @@
 use super::{chunk_rows, ensure_len, gather, RowProblem, Workspace};
 use crate::data::RowView;
 use crate::factors::Factors;
-use crate::linalg::{axpy, dot, symv, weighted_matvec};
+use crate::linalg::{axpy, dot, rows_axpy, symv, weighted_matvec};
 
 /// Residual norm² below which the row counts as solved.
 const TOL: f32 = 1e-20;
@@ -73,9 +73,7 @@ pub(crate) fn solve(
     for ((ri, &api), &xi) in r.iter_mut().zip(ap.iter()).zip(x.iter()) {
         *ri = -pb.alpha0 * api - lambda * xi;
     }
-    for (&i, &c) in row.indices.iter().zip(cp.iter()) {
-        axpy(c, pb.fixed.row(i as usize), r);
-    }
+    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, r);
     data_product(pb.fixed, widx, wval, ybuf, whole, -1.0, x, r);
     p.copy_from_slice(r);
     let mut rs = dot(r, r);

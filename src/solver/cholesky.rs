@@ -9,7 +9,7 @@
 
 use super::{chunk_rows, ensure_len, gather, lower_to_upper64, RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{axpy, cholesky_upper, cholesky_upper_solve, syrk_lower};
+use crate::linalg::{cholesky_upper, cholesky_upper_solve, rows_axpy, syrk_lower};
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -32,18 +32,17 @@ pub(crate) fn solve(
         zbuf,
         ..
     } = ws;
+    // Whole rows (vectorizes); only the lower triangle is used.
+    for (av, &gv) in a.iter_mut().zip(g) {
+        *av = pb.alpha0 * gv;
+    }
     for i in 0..k {
-        for j in 0..=i {
-            a[i * k + j] = pb.alpha0 * g[i * k + j];
-        }
         a[i * k + i] += lambda;
     }
     // b = Σ c p y over every non-zero.
     let b = v1;
     b.iter_mut().for_each(|v| *v = 0.0);
-    for (&i, &c) in row.indices.iter().zip(cp.iter()) {
-        axpy(c, pb.fixed.row(i as usize), b);
-    }
+    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, b);
     // A += Σ w y yᵀ over the weighted non-zeros, chunk by chunk.
     let cap = chunk_rows(k);
     ensure_len(ybuf, cap.min(widx.len()) * k);

@@ -15,6 +15,7 @@ use crate::confidence::Weighting;
 use crate::data::RowView;
 use crate::factors::Factors;
 use crate::gramian::Gramian;
+use crate::linalg::{prefetch, PREFETCH_AHEAD};
 use crate::params::SolverKind;
 
 /// Everything a row solve reads: the fixed side, its Gramian, the weights.
@@ -135,8 +136,13 @@ pub(crate) fn gather(
     z: Option<(&[f32], &mut [f32])>,
 ) {
     let b = e - s;
-    for (&i, out) in idx.iter().zip(ybuf.chunks_exact_mut(b)) {
-        out.copy_from_slice(&fixed.row(i as usize)[s..e]);
+    let k = fixed.k();
+    let all = fixed.as_slice();
+    for (t, (&i, out)) in idx.iter().zip(ybuf.chunks_exact_mut(b)).enumerate() {
+        if let Some(&ip) = idx.get(t + PREFETCH_AHEAD) {
+            prefetch(all, ip as usize * k + s, b);
+        }
+        out.copy_from_slice(&all[i as usize * k + s..i as usize * k + e]);
     }
     if let Some((w, zbuf)) = z {
         for ((yt, zt), &wt) in ybuf
@@ -155,9 +161,11 @@ pub(crate) fn gather(
 /// `A` (lower, f32, row-major `b x b`) to `U = Aᵀ` upper (f64).
 #[inline]
 pub(crate) fn lower_to_upper64(a: &[f32], b: usize, u: &mut [f64]) {
-    for i in 0..b {
-        for j in 0..=i {
-            u[j * b + i] = a[i * b + j] as f64;
+    // Row j of U is column j of A below the diagonal: contiguous stores.
+    for j in 0..b {
+        let urow = &mut u[j * b + j..(j + 1) * b];
+        for (t, o) in urow.iter_mut().enumerate() {
+            *o = a[(j + t) * b + j] as f64;
         }
     }
 }
