@@ -708,34 +708,88 @@ fn cholesky_upper_body<const F: bool, const R: usize>(
                 }
             }
         }
-        for i in j1..k {
-            let (top, bot) = u.split_at_mut(i * k);
-            let row = &mut bot[i..k];
-            if j1 - j0 == P {
-                let u0 = &top[j0 * k + i..(j0 + 1) * k];
-                let u1 = &top[(j0 + 1) * k + i..(j0 + 2) * k];
-                let u2 = &top[(j0 + 2) * k + i..(j0 + 3) * k];
-                let u3 = &top[(j0 + 3) * k + i..(j0 + 4) * k];
-                let (s0, s1, s2, s3) = (-u0[0], -u1[0], -u2[0], -u3[0]);
-                let n = row.len();
-                let (u0, u1, u2, u3) = (&u0[..n], &u1[..n], &u2[..n], &u3[..n]);
-                for m in 0..n {
-                    let mut v = row[m];
-                    v = fma64::<F>(s0, u0[m], v);
-                    v = fma64::<F>(s1, u1[m], v);
-                    v = fma64::<F>(s2, u2[m], v);
-                    v = fma64::<F>(s3, u3[m], v);
-                    row[m] = v;
-                }
-            } else {
-                for j in j0..j1 {
-                    let src = &top[j * k + i..(j + 1) * k];
-                    let s = -src[0];
-                    for (o, &x) in row.iter_mut().zip(src) {
-                        *o = fma64::<F>(s, x, *o);
+        let mut i = j1;
+        while i < k {
+            if j1 - j0 == P && i + 4 <= k {
+                // Four target rows against the four panel rows: each panel
+                // value loaded once for four rows (register blocking).
+                let (top, bot) = u.split_at_mut(i * k);
+                let p0 = &top[j0 * k..(j0 + 1) * k];
+                let p1 = &top[(j0 + 1) * k..(j0 + 2) * k];
+                let p2 = &top[(j0 + 2) * k..(j0 + 3) * k];
+                let p3 = &top[(j0 + 3) * k..(j0 + 4) * k];
+                let (r0, rest) = bot.split_at_mut(k);
+                let (r1, rest) = rest.split_at_mut(k);
+                let (r2, rest) = rest.split_at_mut(k);
+                let r3 = &mut rest[..k];
+                let s: [[f64; 4]; 4] = [
+                    [-p0[i], -p0[i + 1], -p0[i + 2], -p0[i + 3]],
+                    [-p1[i], -p1[i + 1], -p1[i + 2], -p1[i + 3]],
+                    [-p2[i], -p2[i + 1], -p2[i + 2], -p2[i + 3]],
+                    [-p3[i], -p3[i + 1], -p3[i + 2], -p3[i + 3]],
+                ];
+                {
+                    let rows: [&mut [f64]; 4] = [&mut *r0, &mut *r1, &mut *r2, &mut *r3];
+                    for (r, row) in rows.into_iter().enumerate() {
+                        for m in i + r..i + 4 {
+                            let mut v = row[m];
+                            v = fma64::<F>(s[0][r], p0[m], v);
+                            v = fma64::<F>(s[1][r], p1[m], v);
+                            v = fma64::<F>(s[2][r], p2[m], v);
+                            v = fma64::<F>(s[3][r], p3[m], v);
+                            row[m] = v;
+                        }
                     }
                 }
+                let c = i + 4;
+                let n = k - c;
+                let (p0, p1, p2, p3) = (&p0[c..c + n], &p1[c..c + n], &p2[c..c + n], &p3[c..c + n]);
+                let (r0, r1, r2, r3) = (
+                    &mut r0[c..c + n],
+                    &mut r1[c..c + n],
+                    &mut r2[c..c + n],
+                    &mut r3[c..c + n],
+                );
+                for m in 0..n {
+                    let (a0, a1, a2, a3) = (p0[m], p1[m], p2[m], p3[m]);
+                    let mut v = r0[m];
+                    v = fma64::<F>(s[0][0], a0, v);
+                    v = fma64::<F>(s[1][0], a1, v);
+                    v = fma64::<F>(s[2][0], a2, v);
+                    v = fma64::<F>(s[3][0], a3, v);
+                    r0[m] = v;
+                    let mut v = r1[m];
+                    v = fma64::<F>(s[0][1], a0, v);
+                    v = fma64::<F>(s[1][1], a1, v);
+                    v = fma64::<F>(s[2][1], a2, v);
+                    v = fma64::<F>(s[3][1], a3, v);
+                    r1[m] = v;
+                    let mut v = r2[m];
+                    v = fma64::<F>(s[0][2], a0, v);
+                    v = fma64::<F>(s[1][2], a1, v);
+                    v = fma64::<F>(s[2][2], a2, v);
+                    v = fma64::<F>(s[3][2], a3, v);
+                    r2[m] = v;
+                    let mut v = r3[m];
+                    v = fma64::<F>(s[0][3], a0, v);
+                    v = fma64::<F>(s[1][3], a1, v);
+                    v = fma64::<F>(s[2][3], a2, v);
+                    v = fma64::<F>(s[3][3], a3, v);
+                    r3[m] = v;
+                }
+                i += 4;
+                continue;
             }
+            let (top, bot) = u.split_at_mut(i * k);
+            let row = &mut bot[i..k];
+            for j in j0..j1 {
+                let src = &top[j * k + i..(j + 1) * k];
+                let s = -src[0];
+                for (o, &x) in row.iter_mut().zip(src) {
+                    *o = fma64::<F>(s, x, *o);
+                }
+            }
+            i += 1;
         }
         j0 = j1;
     }

@@ -70,6 +70,10 @@ pub struct Args {
     /// Standard deviation of the initialization (default 0.1/√k).
     #[arg(long)]
     init_std: Option<f32>,
+    /// Initialize both sides uniformly in `[0, s)` (implicit initializes with
+    /// s = 0.01) instead of the normal initialization.
+    #[arg(long)]
+    init_uniform: Option<f32>,
     /// Also report our loss of factors saved by `implicit_run.py` (a
     /// directory with U.npy and V.npy, float32), on the same data and objective.
     #[arg(long)]
@@ -187,6 +191,14 @@ fn read_npy(path: &Path) -> Result<Factors> {
     Factors::from_vec(rows, k, data).context("invariant: length checked")
 }
 
+/// `rows x k` entries uniform in `[0, s)`, seeded, row after row.
+fn uniform_factors(rows: usize, k: usize, s: f32, seed: u64) -> Factors {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+    let data = (0..rows * k).map(|_| rng.random::<f32>() * s).collect();
+    Factors::from_vec(rows, k, data).expect("invariant: rows * k entries")
+}
+
 /// Peak resident set size of this process in MiB (Linux), if known.
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -269,7 +281,14 @@ pub fn run(a: Args) -> Result<()> {
     }
     let params = builder.check()?;
     let cpu0 = cpu_seconds();
-    let model = params.fit_with(&data, |p| {
+    let (x0, y0) = match a.init_uniform {
+        Some(s) => (
+            uniform_factors(data.n_users(), a.factors, s, a.seed),
+            uniform_factors(data.n_items(), a.factors, s, a.seed ^ 0x9E37_79B9_7F4A_7C15),
+        ),
+        None => ials::train::initial_factors(&params, data.n_users(), data.n_items()),
+    };
+    let model = params.fit_from(&data, x0, y0, |p| {
         let r = p.report;
         eprintln!(
             "iter {:>3}  {:.3}s  loss {:.6e}",
@@ -308,6 +327,7 @@ pub fn run(a: Args) -> Result<()> {
         "block_size": block,
         "confidence": a.confidence.to_string(),
         "alpha": a.alpha,
+        "init": match a.init_uniform { Some(s) => format!("uniform[0,{s})"), None => format!("normal(0,{})", params.effective_init_std()) },
         "regularization": a.regularization,
         "unobserved_weight": a.unobserved_weight,
         "load_s": load_s,
