@@ -696,8 +696,10 @@ fn cholesky_upper_body<const F: bool, const R: usize>(
             }
             let d = d.sqrt();
             u[j * k + j] = d;
+            // One division, then multiplications (vector division is slow).
+            let inv = 1.0 / d;
             for v in &mut u[j * k + j + 1..(j + 1) * k] {
-                *v /= d;
+                *v *= inv;
             }
             for i in j + 1..j1 {
                 let (top, bot) = u.split_at_mut(i * k);
@@ -810,7 +812,9 @@ fn cholesky_upper_solve_body<const F: bool, const R: usize>(u: &[f64], k: usize,
     let b = &mut b[..k];
     // Uᵀ z = b, by columns of Uᵀ = rows of U.
     for j in 0..k {
-        let zj = b[j] / u[j * k + j];
+        // The reciprocal does not depend on b, so it is computed off the
+        // critical path of the substitution.
+        let zj = b[j] * (1.0 / u[j * k + j]);
         b[j] = zj;
         let s = -zj;
         for (o, &x) in b[j + 1..].iter_mut().zip(&u[j * k + j + 1..(j + 1) * k]) {
@@ -834,7 +838,7 @@ fn cholesky_upper_solve_body<const F: bool, const R: usize>(u: &[f64], k: usize,
             acc[l] = fma64::<F>(*x, *y, acc[l]);
         }
         let s = ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]));
-        b[i] = (b[i] - s) / u[i * k + i];
+        b[i] = (b[i] - s) * (1.0 / u[i * k + i]);
     }
 }
 

@@ -15,11 +15,9 @@
 //! contiguous chunk and `M` gets one register-tiled rank update a chunk.
 //! With `b = k` a pass is the exact Cholesky solve.
 
-use super::{chunk_rows, ensure_len, gather, lower_to_upper64, RowProblem, Workspace};
+use super::{assemble_upper64, chunk_rows, ensure_len, gather, RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{
-    axpy, cholesky_upper, cholesky_upper_solve, dot, gemv_n, gemv_t, rows_axpy, symv, syrk_lower,
-};
+use crate::linalg::{axpy, cholesky_upper_solve, dot, gemv_n, gemv_t, rows_axpy, symv, syrk_lower};
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -46,6 +44,7 @@ pub(crate) fn solve(
         ybuf,
         zbuf,
         cbuf,
+        cache,
         ..
     } = ws;
     let gx = v1;
@@ -69,14 +68,13 @@ pub(crate) fn solve(
         ensure_len(ybuf, rows * b);
         ensure_len(zbuf, rows * b);
         ensure_len(cbuf, rows);
-        // M (lower triangle, row-major b x b) and g, accumulated in f32.
+        // Data part of M (lower triangle, row-major b x b) and g, in f32.
         let ma = &mut a[..b * b];
+        if nw > 0 {
+            ma.iter_mut().for_each(|v| *v = 0.0);
+        }
         let gr = &mut gb[..b];
         for p in 0..b {
-            for q in 0..=p {
-                ma[p * b + q] = pb.alpha0 * g[(s + p) * k + s + q];
-            }
-            ma[p * b + p] += lambda;
             gr[p] = pb.alpha0 * gx[s + p] + lambda * x[s + p] - bfull[s + p];
         }
         for ((idx, w), yh) in widx.chunks(cap).zip(wval.chunks(cap)).zip(yhat.chunks(cap)) {
@@ -96,12 +94,21 @@ pub(crate) fn solve(
             gemv_t(&ybuf[..n * b], b, b, &cbuf[..n], gr);
         }
         let m = &mut l[..b * b];
-        lower_to_upper64(ma, b, m);
+        assemble_upper64(
+            pb.gram.as_f64(),
+            k,
+            s,
+            pb.alpha0,
+            lambda,
+            (nw > 0).then_some(&ma[..]),
+            b,
+            m,
+        );
         let rhs = &mut b64[..b];
         for (r, &gv) in rhs.iter_mut().zip(gr.iter()) {
             *r = gv as f64;
         }
-        cholesky_upper(m, b)?;
+        cache.factor(m, b, s / block_size, nw == 0)?;
         cholesky_upper_solve(m, b, rhs);
         // Δ = −M⁻¹ g
         for p in 0..b {
@@ -119,9 +126,12 @@ pub(crate) fn solve(
                 gemv_n(&ybuf[..n * b], b, b, d, yh);
             }
         }
-        // G x += G_{:,B} Δ = Σ_p Δ_p G[s + p, :] (G is symmetric).
-        for (p, &dp) in d.iter().enumerate() {
-            axpy(dp, &g[(s + p) * k..(s + p + 1) * k], gx);
+        // G x += G_{:,B} Δ = Σ_p Δ_p G[s + p, :] (G is symmetric); not
+        // needed after the last block.
+        if e < k {
+            for (p, &dp) in d.iter().enumerate() {
+                axpy(dp, &g[(s + p) * k..(s + p + 1) * k], gx);
+            }
         }
         s = e;
     }

@@ -1,15 +1,16 @@
 //! The exact row solve: form `A_u` and `b_u`, Cholesky, solve.
 //! Cost `O(|S_u| k² + k³)`.
 //!
-//! `A_u = α0 G + λ I + Σ (c − α0) y yᵀ` is accumulated in `f32` (lower
-//! triangle): the weighted rows `y` are gathered into contiguous chunks and
-//! added as one register-tiled rank update per chunk
+//! The data part `D = Σ (c − α0) y yᵀ` of `A_u` is accumulated in `f32`
+//! (lower triangle): the weighted rows `y` are gathered into contiguous
+//! chunks and added as one register-tiled rank update per chunk
 //! ([`syrk_lower`](crate::linalg::syrk_lower)), each entry summed over the
-//! rows in order. It is then factored and solved in `f64`.
+//! rows in order. `A_u = α0 G + λ I + D` is then formed, factored and solved
+//! in `f64`.
 
-use super::{chunk_rows, ensure_len, gather, lower_to_upper64, RowProblem, Workspace};
+use super::{assemble_upper64, chunk_rows, ensure_len, gather, RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{cholesky_upper, cholesky_upper_solve, rows_axpy, syrk_lower};
+use crate::linalg::{cholesky_upper_solve, rows_axpy, syrk_lower};
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -19,7 +20,6 @@ pub(crate) fn solve(
     ws: &mut Workspace,
 ) -> Result<(), usize> {
     let k = ws.k;
-    let g = pb.gram.as_f32();
     let Workspace {
         cp,
         widx,
@@ -30,20 +30,18 @@ pub(crate) fn solve(
         v1,
         ybuf,
         zbuf,
+        cache,
         ..
     } = ws;
-    // Whole rows (vectorizes); only the lower triangle is used.
-    for (av, &gv) in a.iter_mut().zip(g) {
-        *av = pb.alpha0 * gv;
-    }
-    for i in 0..k {
-        a[i * k + i] += lambda;
-    }
     // b = Σ c p y over every non-zero.
     let b = v1;
     b.iter_mut().for_each(|v| *v = 0.0);
     rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, b);
-    // A += Σ w y yᵀ over the weighted non-zeros, chunk by chunk.
+    // D = Σ w y yᵀ over the weighted non-zeros, chunk by chunk (f32).
+    let has_data = !widx.is_empty();
+    if has_data {
+        a.iter_mut().for_each(|v| *v = 0.0);
+    }
     let cap = chunk_rows(k);
     ensure_len(ybuf, cap.min(widx.len()) * k);
     ensure_len(zbuf, cap.min(widx.len()) * k);
@@ -59,8 +57,18 @@ pub(crate) fn solve(
         );
         syrk_lower(a, k, 0, k, &zbuf[..n * k], &ybuf[..n * k], k, n);
     }
-    lower_to_upper64(a, k, l);
-    cholesky_upper(l, k)?;
+    // A = α0 G + λ I + D in f64.
+    assemble_upper64(
+        pb.gram.as_f64(),
+        k,
+        0,
+        pb.alpha0,
+        lambda,
+        has_data.then_some(&a[..]),
+        k,
+        l,
+    );
+    cache.factor(l, k, 0, !has_data)?;
     for (o, &v) in b64.iter_mut().zip(b.iter()) {
         *o = v as f64;
     }

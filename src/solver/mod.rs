@@ -15,7 +15,7 @@ use crate::confidence::Weighting;
 use crate::data::RowView;
 use crate::factors::Factors;
 use crate::gramian::Gramian;
-use crate::linalg::{prefetch, PREFETCH_AHEAD};
+use crate::linalg::{cholesky_upper, prefetch, PREFETCH_AHEAD};
 use crate::params::SolverKind;
 
 /// Everything a row solve reads: the fixed side, its Gramian, the weights.
@@ -70,6 +70,8 @@ pub struct Workspace {
     zbuf: Vec<f32>,
     /// Per-row coefficients of a gathered chunk.
     cbuf: Vec<f32>,
+    /// Factors of data-free systems, reused across rows.
+    cache: FactorCache,
 }
 
 impl Workspace {
@@ -91,6 +93,7 @@ impl Workspace {
             ybuf: Vec::new(),
             zbuf: Vec::new(),
             cbuf: Vec::new(),
+            cache: FactorCache::default(),
         }
     }
 
@@ -112,6 +115,73 @@ impl Workspace {
             }
             self.cp.push(cp);
         }
+    }
+}
+
+/// Factors of systems without data part (`α0 G_BB + λ I`, identical for
+/// every row whose non-zeros all have `c = α0`), one slot per block. A slot
+/// is reused only when the new matrix equals the cached one bit for bit, so
+/// reuse gives exactly the result of factoring afresh.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct FactorCache {
+    slots: Vec<Option<CachedFactor>>,
+}
+
+#[derive(Clone, Debug)]
+struct CachedFactor {
+    b: usize,
+    /// The assembled upper triangle (row-major `b x b`; lower part zero).
+    key: Vec<f64>,
+    /// Its factor `U`.
+    factor: Vec<f64>,
+}
+
+fn same_upper(a: &[f64], b: &[f64], n: usize) -> bool {
+    (0..n).all(|j| a[j * n + j..(j + 1) * n] == b[j * n + j..(j + 1) * n])
+}
+
+impl FactorCache {
+    /// Factor the assembled `u` (`b x b`, upper) in place; when `reusable`
+    /// (no data part), look the matrix up in `slot` first.
+    pub(crate) fn factor(
+        &mut self,
+        u: &mut [f64],
+        b: usize,
+        slot: usize,
+        reusable: bool,
+    ) -> Result<(), usize> {
+        let u = &mut u[..b * b];
+        if !reusable {
+            return cholesky_upper(u, b);
+        }
+        if self.slots.len() <= slot {
+            self.slots.resize(slot + 1, None);
+        }
+        if let Some(c) = &self.slots[slot] {
+            if c.b == b && same_upper(&c.key, u, b) {
+                u.copy_from_slice(&c.factor);
+                return Ok(());
+            }
+        }
+        let entry = self.slots[slot].get_or_insert_with(|| CachedFactor {
+            b,
+            key: vec![0.0; b * b],
+            factor: vec![0.0; b * b],
+        });
+        entry.b = b;
+        entry.key.resize(b * b, 0.0);
+        entry.factor.resize(b * b, 0.0);
+        for j in 0..b {
+            entry.key[j * b + j..(j + 1) * b].copy_from_slice(&u[j * b + j..(j + 1) * b]);
+        }
+        let result = cholesky_upper(u, b);
+        if result.is_ok() {
+            entry.factor.copy_from_slice(u);
+        } else {
+            // Never match a matrix that failed.
+            self.slots[slot] = None;
+        }
+        result
     }
 }
 
@@ -158,15 +228,41 @@ pub(crate) fn gather(
     }
 }
 
-/// `A` (lower, f32, row-major `b x b`) to `U = Aᵀ` upper (f64).
+/// The `b x b` system of coordinates `s..s + b` as an `f64` upper triangle
+/// (row-major), ready for [`cholesky_upper`](crate::linalg::cholesky_upper):
+/// `U = α0 G[s.., s..] + λ I + D`, where `D` is the data part
+/// `Σ (c − α0) y yᵀ` accumulated in `f32` in the lower triangle of `data`
+/// (row-major `b x b`; `None` when there are no weighted non-zeros).
+#[allow(clippy::too_many_arguments)]
 #[inline]
-pub(crate) fn lower_to_upper64(a: &[f32], b: usize, u: &mut [f64]) {
-    // Row j of U is column j of A below the diagonal: contiguous stores.
+pub(crate) fn assemble_upper64(
+    g64: &[f64],
+    k: usize,
+    s: usize,
+    alpha0: f32,
+    lambda: f32,
+    data: Option<&[f32]>,
+    b: usize,
+    u: &mut [f64],
+) {
+    let (alpha0, lambda) = (alpha0 as f64, lambda as f64);
     for j in 0..b {
+        let grow = &g64[(s + j) * k + s + j..(s + j) * k + s + b];
         let urow = &mut u[j * b + j..(j + 1) * b];
-        for (t, o) in urow.iter_mut().enumerate() {
-            *o = a[(j + t) * b + j] as f64;
+        match data {
+            // Row j of U takes column j of D below the diagonal.
+            Some(d) => {
+                for (t, (o, &gv)) in urow.iter_mut().zip(grow).enumerate() {
+                    *o = alpha0 * gv + d[(j + t) * b + j] as f64;
+                }
+            }
+            None => {
+                for (o, &gv) in urow.iter_mut().zip(grow) {
+                    *o = alpha0 * gv;
+                }
+            }
         }
+        urow[0] += lambda;
     }
 }
 
@@ -384,6 +480,51 @@ mod tests {
                 assert!(e < 5e-3, "block b=3 k={k} nnz={nnz} {kind}: rel err {e}");
                 let e = max_rel_err(&cg, &want);
                 assert!(e < 5e-3, "cg k={k} nnz={nnz} {kind}: rel err {e}");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod cache_tests {
+    use super::*;
+    use crate::confidence::{ConfidenceKind, Target};
+
+    /// Rows whose counts are all 1 (so `c = α0` with as-given confidence)
+    /// reuse a cached factor: the result must equal a fresh workspace's bit
+    /// for bit, and a changed Gramian must not hit the stale entry.
+    #[test]
+    fn cached_factor_gives_identical_results_and_never_goes_stale() {
+        let weighting = Weighting {
+            kind: ConfidenceKind::AsGiven,
+            alpha: 1.0,
+            epsilon: 1.0,
+            target: Target::One,
+        };
+        for (solver, k, block) in [(SolverKind::Cholesky, 12, 12), (SolverKind::Block, 12, 5)] {
+            let mut shared = Workspace::new(k);
+            for seed in 0..3u64 {
+                let fixed = Factors::random_normal(50, k, 0.3, 100 + seed);
+                let gram = Gramian::of(&fixed);
+                let pb = RowProblem {
+                    fixed: &fixed,
+                    gram: &gram,
+                    weighting,
+                    alpha0: 1.0,
+                };
+                for idx in [vec![1u32, 7, 9], vec![0u32, 3, 4, 30, 49], vec![2u32, 5]] {
+                    let vals = vec![1.0f32; idx.len()];
+                    let row = RowView {
+                        indices: &idx,
+                        values: &vals,
+                    };
+                    let mut a = vec![0.1f32; k];
+                    let mut b = a.clone();
+                    solve_row(solver, &pb, row, 0.2, 3, block, &mut a, &mut shared).unwrap();
+                    let mut fresh = Workspace::new(k);
+                    solve_row(solver, &pb, row, 0.2, 3, block, &mut b, &mut fresh).unwrap();
+                    assert_eq!(a, b, "{solver} seed {seed}");
+                }
             }
         }
     }
