@@ -752,6 +752,14 @@ fn cholesky_upper_body<const F: bool, const R: usize>(
                     &mut r2[c..c + n],
                     &mut r3[c..c + n],
                 );
+                #[cfg(target_arch = "x86_64")]
+                if F && R == 8 {
+                    // SAFETY: only the avx512 wrapper instantiates F with
+                    // R = 8; all eight slices have length n.
+                    unsafe { update4_avx512([p0, p1, p2, p3], [r0, r1, r2, r3], &s, n) };
+                    i += 4;
+                    continue;
+                }
                 for m in 0..n {
                     let (a0, a1, a2, a3) = (p0[m], p1[m], p2[m], p3[m]);
                     let mut v = r0[m];
@@ -796,6 +804,74 @@ fn cholesky_upper_body<const F: bool, const R: usize>(
         j0 = j1;
     }
     Ok(())
+}
+
+/// The 4 x 4 trailing update of [`cholesky_upper`] with AVX-512 (eight
+/// `f64` lanes, masked tail): `r_i[m] += Σ_t s[t][i] p_t[m]`, `t` in order,
+/// fused; the same operations as the generic loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn update4_avx512(p: [&[f64]; 4], r: [&mut [f64]; 4], s: &[[f64; 4]; 4], n: usize) {
+    use std::arch::x86_64::*;
+    debug_assert!(p.iter().all(|x| x.len() >= n) && r.iter().all(|x| x.len() >= n));
+    let sv: [[__m512d; 4]; 4] = [
+        [
+            _mm512_set1_pd(s[0][0]),
+            _mm512_set1_pd(s[0][1]),
+            _mm512_set1_pd(s[0][2]),
+            _mm512_set1_pd(s[0][3]),
+        ],
+        [
+            _mm512_set1_pd(s[1][0]),
+            _mm512_set1_pd(s[1][1]),
+            _mm512_set1_pd(s[1][2]),
+            _mm512_set1_pd(s[1][3]),
+        ],
+        [
+            _mm512_set1_pd(s[2][0]),
+            _mm512_set1_pd(s[2][1]),
+            _mm512_set1_pd(s[2][2]),
+            _mm512_set1_pd(s[2][3]),
+        ],
+        [
+            _mm512_set1_pd(s[3][0]),
+            _mm512_set1_pd(s[3][1]),
+            _mm512_set1_pd(s[3][2]),
+            _mm512_set1_pd(s[3][3]),
+        ],
+    ];
+    let pp = [p[0].as_ptr(), p[1].as_ptr(), p[2].as_ptr(), p[3].as_ptr()];
+    let [r0, r1, r2, r3] = r;
+    let rp = [
+        r0.as_mut_ptr(),
+        r1.as_mut_ptr(),
+        r2.as_mut_ptr(),
+        r3.as_mut_ptr(),
+    ];
+    let mut m = 0;
+    while m < n {
+        let left = n - m;
+        let mask: __mmask8 = if left >= 8 {
+            0xFF
+        } else {
+            ((1u32 << left) - 1) as __mmask8
+        };
+        let a = [
+            _mm512_maskz_loadu_pd(mask, pp[0].add(m)),
+            _mm512_maskz_loadu_pd(mask, pp[1].add(m)),
+            _mm512_maskz_loadu_pd(mask, pp[2].add(m)),
+            _mm512_maskz_loadu_pd(mask, pp[3].add(m)),
+        ];
+        for (row, &rptr) in rp.iter().enumerate() {
+            let mut v = _mm512_maskz_loadu_pd(mask, rptr.add(m));
+            v = _mm512_fmadd_pd(sv[0][row], a[0], v);
+            v = _mm512_fmadd_pd(sv[1][row], a[1], v);
+            v = _mm512_fmadd_pd(sv[2][row], a[2], v);
+            v = _mm512_fmadd_pd(sv[3][row], a[3], v);
+            _mm512_mask_storeu_pd(rptr.add(m), mask, v);
+        }
+        m += 8;
+    }
 }
 
 dispatch! {
