@@ -120,21 +120,24 @@ macro_rules! dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident / $name_at:ident ($($a:ident: $t:ty),* $(,)?) $(-> $r:ty)? = $body:ident) => {
         $(#[$m])*
         #[inline]
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($a: $t),*) $(-> $r)? {
             $name_at(simd(), $($a),*)
         }
 
         /// The same kernel at a given level (clamped to the supported one).
-        #[allow(dead_code)]
+        #[allow(dead_code, clippy::too_many_arguments)]
         #[inline]
         $vis fn $name_at(level: Simd, $($a: $t),*) $(-> $r)? {
             #[cfg(target_arch = "x86_64")]
             {
                 #[target_feature(enable = "avx512f,avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx512($($a: $t),*) $(-> $r)? {
                     $body::<true, 8>($($a),*)
                 }
                 #[target_feature(enable = "avx2,fma")]
+                #[allow(clippy::too_many_arguments)]
                 unsafe fn avx2($($a: $t),*) $(-> $r)? {
                     $body::<true, 4>($($a),*)
                 }
@@ -258,7 +261,7 @@ fn rows_axpy_body<const F: bool, const R: usize>(
     out: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if F && R == 8 && k % LANES == 0 && k <= 4 * LANES && out.len() >= k {
+    if F && R == 8 && k.is_multiple_of(LANES) && k <= 4 * LANES && out.len() >= k {
         let n = idx.len().min(coef.len());
         let rows = y_all.len() / k;
         assert!(
@@ -315,7 +318,8 @@ dispatch! {
 #[inline(always)]
 fn symv_body<const F: bool, const R: usize>(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) {
     #[cfg(target_arch = "x86_64")]
-    if F && R == 8 && k % LANES == 0 && a.len() >= k * k && v.len() >= k && out.len() >= k {
+    if F && R == 8 && k.is_multiple_of(LANES) && a.len() >= k * k && v.len() >= k && out.len() >= k
+    {
         // SAFETY: only the avx512 wrapper instantiates F with R = 8; the
         // lengths are checked above.
         unsafe { symv_avx512(a, k, v, out) };

@@ -88,7 +88,7 @@ pub(crate) fn solve(
         }
         data_product(pb.fixed, widx, wval, ybuf, whole, 1.0, p, ap);
         let pap = dot(p, ap);
-        if !(pap > 0.0) {
+        if pap.is_nan() || pap <= 0.0 {
             break;
         }
         let step = rs / pap;
