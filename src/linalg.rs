@@ -261,16 +261,23 @@ fn rows_axpy_body<const F: bool, const R: usize>(
     out: &mut [f32],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if F && R == 8 && k.is_multiple_of(LANES) && k <= 4 * LANES && out.len() >= k {
+    if F && R == 8 && k.is_multiple_of(LANES) && out.len() >= k {
         let n = idx.len().min(coef.len());
         let rows = y_all.len() / k;
         assert!(
             idx[..n].iter().all(|&i| (i as usize) < rows),
             "rows_axpy: index out of range"
         );
-        // SAFETY: only the avx512 wrapper instantiates F with R = 8; every
-        // row index was checked above.
-        unsafe { rows_axpy_avx512(y_all, k, &idx[..n], &coef[..n], out) };
+        // Column panels of up to 64 held in registers; each panel is one pass
+        // over the rows (the panels touch disjoint cache lines of each row).
+        let mut c0 = 0;
+        while c0 < k {
+            let width = (k - c0).min(4 * LANES);
+            // SAFETY: only the avx512 wrapper instantiates F with R = 8; every
+            // row index was checked above and c0 + width <= k.
+            unsafe { rows_axpy_avx512(y_all, k, c0, width, &idx[..n], &coef[..n], out) };
+            c0 += width;
+        }
         return;
     }
     let out = &mut out[..k];
@@ -283,20 +290,29 @@ fn rows_axpy_body<const F: bool, const R: usize>(
     }
 }
 
-/// [`rows_axpy`] for `k <= 64`, `k % 16 == 0`: `out` stays in registers.
+/// [`rows_axpy`] on columns `c0..c0 + width` (`width <= 64`, a multiple of
+/// 16): `out` stays in registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn rows_axpy_avx512(y_all: &[f32], k: usize, idx: &[u32], coef: &[f32], out: &mut [f32]) {
+unsafe fn rows_axpy_avx512(
+    y_all: &[f32],
+    k: usize,
+    c0: usize,
+    width: usize,
+    idx: &[u32],
+    coef: &[f32],
+    out: &mut [f32],
+) {
     use std::arch::x86_64::*;
-    let groups = k / LANES;
+    let groups = width / LANES;
     let mut acc = [_mm512_setzero_ps(); 4];
     for (g, a) in acc.iter_mut().enumerate().take(groups) {
-        *a = _mm512_loadu_ps(out.as_ptr().add(g * LANES));
+        *a = _mm512_loadu_ps(out.as_ptr().add(c0 + g * LANES));
     }
-    let base = y_all.as_ptr();
+    let base = y_all.as_ptr().add(c0);
     for (t, (&i, &c)) in idx.iter().zip(coef).enumerate() {
         if let Some(&ip) = idx.get(t + PREFETCH_AHEAD) {
-            prefetch(y_all, ip as usize * k, k);
+            prefetch(y_all, ip as usize * k + c0, width);
         }
         let row = base.add(i as usize * k);
         let cv = _mm512_set1_ps(c);
@@ -305,7 +321,7 @@ unsafe fn rows_axpy_avx512(y_all: &[f32], k: usize, idx: &[u32], coef: &[f32], o
         }
     }
     for (g, a) in acc.iter().enumerate().take(groups) {
-        _mm512_storeu_ps(out.as_mut_ptr().add(g * LANES), *a);
+        _mm512_storeu_ps(out.as_mut_ptr().add(c0 + g * LANES), *a);
     }
 }
 
@@ -1239,7 +1255,13 @@ mod tests {
     fn rows_axpy_matches_scalar_at_every_level() {
         println!("seed {SEED}");
         let mut rng = ChaCha8Rng::seed_from_u64(SEED);
-        for (rows, k, n) in [(5, 1, 3), (40, 17, 30), (100, 64, 50)] {
+        for (rows, k, n) in [
+            (5, 1, 3),
+            (40, 17, 30),
+            (100, 64, 50),
+            (60, 80, 40),
+            (70, 256, 90),
+        ] {
             let y = rand_vec(&mut rng, rows * k);
             let idx: Vec<u32> = (0..n).map(|_| rng.random_range(0..rows as u32)).collect();
             let coef = rand_vec(&mut rng, n);
