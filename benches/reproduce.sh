@@ -56,7 +56,7 @@ fi
 if [ "$what" = blocks ] || [ "$what" = all ]; then
     # Loss against cumulative seconds, from the same initialization.
     $IALS bench --draws 6500000 --factors 256 --solver cg --iterations 8 2>/dev/null
-    for b in 32 64 128; do
+    for b in 16 32 64 128; do
         $IALS bench --draws 6500000 --factors 256 --solver block --block-size $b --iterations 4 2>/dev/null
     done
     $IALS bench --draws 6500000 --factors 512 --solver cg --iterations 6 2>/dev/null
