@@ -379,12 +379,60 @@ dispatch! {
     pub fn symv / symv_at(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) = symv_body
 }
 
-/// `out = A v` for a full row-major `k x k` matrix (row dot products).
-#[inline]
-pub fn gemv(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) {
-    for (i, o) in out.iter_mut().enumerate().take(k) {
-        *o = dot(&a[i * k..(i + 1) * k], v);
+#[inline(always)]
+fn gemv_body<const F: bool, const R: usize>(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) {
+    let rows = out.len().min(a.len() / k.max(1));
+    #[cfg(target_arch = "x86_64")]
+    if F && R == 8 && k.is_multiple_of(LANES) && k > 0 && v.len() >= k {
+        let mut i = 0;
+        while i + 4 <= rows {
+            // SAFETY: only the avx512 wrapper instantiates F with R = 8;
+            // rows i..i + 4 of `a` (length k each) and v[..k] are in bounds.
+            let d = unsafe { dot4_avx512(&a[i * k..(i + 4) * k], k, &v[..k]) };
+            out[i..i + 4].copy_from_slice(&d);
+            i += 4;
+        }
+        for r in i..rows {
+            out[r] = dot_body::<F, R>(&a[r * k..(r + 1) * k], v);
+        }
+        return;
     }
+    for (i, o) in out.iter_mut().enumerate().take(rows) {
+        *o = dot_body::<F, R>(&a[i * k..(i + 1) * k], v);
+    }
+}
+
+/// Four row dot products at once (independent accumulator chains), each with
+/// exactly the operations of [`dot`].
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn dot4_avx512(a: &[f32], k: usize, v: &[f32]) -> [f32; 4] {
+    use std::arch::x86_64::*;
+    debug_assert!(a.len() >= 4 * k && v.len() >= k && k % LANES == 0);
+    let ap = a.as_ptr();
+    let vp = v.as_ptr();
+    let mut acc = [_mm512_setzero_ps(); 4];
+    let mut c = 0;
+    while c < k {
+        let vv = _mm512_loadu_ps(vp.add(c));
+        for (r, x) in acc.iter_mut().enumerate() {
+            *x = _mm512_fmadd_ps(_mm512_loadu_ps(ap.add(r * k + c)), vv, *x);
+        }
+        c += LANES;
+    }
+    let mut out = [0.0f32; 4];
+    for (r, x) in acc.iter().enumerate() {
+        let mut lanes = [0.0f32; LANES];
+        _mm512_storeu_ps(lanes.as_mut_ptr(), *x);
+        out[r] = reduce16(&lanes);
+    }
+    out
+}
+
+dispatch! {
+    /// `out_i = A[i, :]·v` for the first `out.len()` rows of a row-major
+    /// matrix with `k` columns (each entry exactly [`dot`]).
+    pub fn gemv / gemv_at(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) = gemv_body
 }
 
 #[inline(always)]
@@ -1246,6 +1294,24 @@ mod tests {
                         None => first = Some(got),
                         Some(f) => assert_eq!(f, &got, "avx2 and avx512 differ"),
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemv_rows_equal_dot_bit_for_bit() {
+        println!("seed {SEED}");
+        let mut rng = ChaCha8Rng::seed_from_u64(SEED);
+        for (rows, k) in [(1, 16), (3, 5), (9, 64), (6, 256), (7, 48)] {
+            let a = rand_vec(&mut rng, rows * k);
+            let v = rand_vec(&mut rng, k);
+            for level in levels() {
+                let mut out = vec![0.0f32; rows];
+                gemv_at(level, &a, k, &v, &mut out);
+                for r in 0..rows {
+                    let d = dot_at(level, &a[r * k..(r + 1) * k], &v);
+                    assert_eq!(out[r].to_bits(), d.to_bits(), "{level} rows={rows} k={k}");
                 }
             }
         }
