@@ -408,7 +408,7 @@ fn gemv_body<const F: bool, const R: usize>(a: &[f32], k: usize, v: &[f32], out:
 #[target_feature(enable = "avx512f,avx2,fma")]
 unsafe fn dot4_avx512(a: &[f32], k: usize, v: &[f32]) -> [f32; 4] {
     use std::arch::x86_64::*;
-    debug_assert!(a.len() >= 4 * k && v.len() >= k && k % LANES == 0);
+    debug_assert!(a.len() >= 4 * k && v.len() >= k && k.is_multiple_of(LANES));
     let ap = a.as_ptr();
     let vp = v.as_ptr();
     let mut acc = [_mm512_setzero_ps(); 4];
