@@ -2,7 +2,7 @@
 //!
 //! Deterministic in parallel: the output is split into bands of rows of `G`,
 //! each band sums over all rows of `Y` in order (in `f32` over chunks of
-//! [`CHUNK`] rows with the register-tiled [`syrk_lower`] kernel, then in
+//! `CHUNK` (256) rows with the register-tiled [`syrk_lower`] kernel, then in
 //! `f64`), so no reduction depends on the thread count.
 //! Cost `O(n k²)`.
 
