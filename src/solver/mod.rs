@@ -136,8 +136,14 @@ struct CachedFactor {
     factor: Vec<f64>,
 }
 
+/// Bitwise equality of the upper triangles (so `-0.0` and `0.0` differ).
 fn same_upper(a: &[f64], b: &[f64], n: usize) -> bool {
-    (0..n).all(|j| a[j * n + j..(j + 1) * n] == b[j * n + j..(j + 1) * n])
+    (0..n).all(|j| {
+        a[j * n + j..(j + 1) * n]
+            .iter()
+            .zip(&b[j * n + j..(j + 1) * n])
+            .all(|(x, y)| x.to_bits() == y.to_bits())
+    })
 }
 
 impl FactorCache {
