@@ -2,12 +2,14 @@
 //!
 //! Deterministic in parallel: the output is split into bands of rows of `G`,
 //! each band sums over all rows of `Y` in order (in `f32` over chunks of
-//! [`CHUNK`] rows, then in `f64`), so no reduction depends on the thread count.
+//! `CHUNK` (256) rows with the register-tiled [`syrk_lower`] kernel, then in
+//! `f64`), so no reduction depends on the thread count.
 //! Cost `O(n k²)`.
 
 use rayon::prelude::*;
 
 use crate::factors::Factors;
+use crate::linalg::syrk_lower;
 
 /// Rows of `Y` summed in `f32` before being added to the `f64` total.
 const CHUNK: usize = 256;
@@ -75,7 +77,8 @@ fn bands(k: usize) -> Vec<(usize, usize)> {
     for i in 0..k {
         area += i + 1;
         let target = total * (out.len() + 1) / n_bands;
-        if area >= target || i + 1 == k {
+        // Cut at multiples of 8 rows so the kernel's register tiles stay whole.
+        if (area >= target && (i + 1) % 8 == 0) || i + 1 == k {
             out.push((p, i + 1));
             p = i + 1;
         }
@@ -89,15 +92,7 @@ fn band(y: &Factors, p: usize, q: usize) -> Vec<f64> {
     let mut part = vec![0.0f32; (q - p) * k];
     for chunk in y.as_slice().chunks(CHUNK * k.max(1)) {
         part.iter_mut().for_each(|v| *v = 0.0);
-        for row in chunk.chunks_exact(k) {
-            for a in p..q {
-                let s = row[a];
-                let out = &mut part[(a - p) * k..(a - p) * k + a + 1];
-                for (o, yb) in out.iter_mut().zip(&row[..=a]) {
-                    *o += s * yb;
-                }
-            }
-        }
+        syrk_lower(&mut part, k, p, q, chunk, chunk, k, chunk.len() / k);
         for (t, v) in total.iter_mut().zip(&part) {
             *t += *v as f64;
         }

@@ -8,6 +8,7 @@
 //! any number of threads.
 
 use std::ops::ControlFlow;
+use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -83,6 +84,11 @@ pub(crate) fn row_lambdas(params: &Params, matrix: &SparseMatrix, other: usize) 
 }
 
 /// Solve every row of `target` against the fixed side.
+///
+/// Rows are visited heaviest first (bucketed by `⌊log2 |S_r|⌋`), so that the
+/// end of the parallel loop holds only light rows and no thread waits on a
+/// late heavy one. Each rayon worker reuses one [`Workspace`] for the whole
+/// half-sweep. Rows are independent, so the order does not change results.
 pub(crate) fn half_sweep(
     params: &Params,
     pb: &RowProblem<'_>,
@@ -95,31 +101,49 @@ pub(crate) fn half_sweep(
     let k = target.k();
     let block = params.effective_block_size();
     let steps = params.cg_steps;
-    target
-        .as_mut_slice()
-        .par_chunks_mut(k)
-        .enumerate()
-        .try_for_each_init(
-            || Workspace::new(k),
-            |ws, (r, x)| {
-                solve_row(
-                    params.solver,
-                    pb,
-                    sparse_row(matrix, r),
-                    lambdas[r],
-                    steps,
-                    block,
-                    x,
-                    ws,
-                )
-                .map_err(|pivot| Error::NotPositiveDefinite {
-                    iteration,
-                    side,
-                    row: r,
-                    pivot,
-                })
-            },
+    let indptr = matrix.indptr();
+    let indptr = indptr.raw_storage();
+    let bucket = |r: usize| (usize::BITS - (indptr[r + 1] - indptr[r]).leading_zeros()) as usize;
+    let n_buckets = usize::BITS as usize + 1;
+    let mut counts = vec![0usize; n_buckets + 1];
+    for r in 0..target.rows() {
+        counts[n_buckets - bucket(r)] += 1;
+    }
+    for b in 1..counts.len() {
+        counts[b] += counts[b - 1];
+    }
+    // counts[b] is now the end of descending bucket b; fill from the start.
+    let mut start: Vec<usize> = std::iter::once(0).chain(counts.iter().copied()).collect();
+    let mut slots: Vec<Option<(usize, &mut [f32])>> = (0..target.rows()).map(|_| None).collect();
+    for (r, x) in target.as_mut_slice().chunks_mut(k.max(1)).enumerate() {
+        let b = n_buckets - bucket(r);
+        slots[start[b]] = Some((r, x));
+        start[b] += 1;
+    }
+    let rows: Vec<(usize, &mut [f32])> = slots.into_iter().flatten().collect();
+    let workspaces: Vec<Mutex<Workspace>> = (0..rayon::current_num_threads().max(1))
+        .map(|_| Mutex::new(Workspace::new(k)))
+        .collect();
+    rows.into_par_iter().try_for_each(|(r, x)| {
+        let t = rayon::current_thread_index().unwrap_or(0) % workspaces.len();
+        let mut ws = workspaces[t].lock().unwrap_or_else(|e| e.into_inner());
+        solve_row(
+            params.solver,
+            pb,
+            sparse_row(matrix, r),
+            lambdas[r],
+            steps,
+            block,
+            x,
+            &mut ws,
         )
+        .map_err(|pivot| Error::NotPositiveDefinite {
+            iteration,
+            side,
+            row: r,
+            pivot,
+        })
+    })
 }
 
 #[allow(clippy::needless_range_loop)]

@@ -4,16 +4,20 @@
 //! ```text
 //! M = α0 G_BB + Σ (c − α0) y_B y_Bᵀ + λ I_b
 //! g = α0 (G x)_B + Σ [(c − α0) ŷ − c p] y_B + λ x_B
-//! x_B ← x_B − M⁻¹ g,   ŷ += Δx_B · y_B,   G x += G_{:,B} Δx_B
+//! x_B ← x_B − M⁻¹ g,   ŷ += Δx_B · y_B
 //! ```
 //!
-//! The prediction `ŷ` of each non-zero of the row is cached, so a block costs
-//! `O(|S_u| b² + k b + b³)`; one pass over all blocks costs `O(|S_u| k b + k² + k b²)`.
+//! The prediction `ŷ` of each weighted non-zero (`c ≠ α0`) is cached, so a
+//! block costs `O(|S_u| b² + k b + b³)`; one pass over all blocks costs
+//! `O(|S_u| k b + k² + k b²)`. The `− c p y_B` part of `g` does not depend on
+//! `x`, so `b_u = Σ c p y` is formed once and non-zeros with `c = α0` drop
+//! out of the blocks. Columns `B` of the weighted rows are gathered into a
+//! contiguous chunk and `M` gets one register-tiled rank update a chunk.
 //! With `b = k` a pass is the exact Cholesky solve.
 
-use super::{RowProblem, Workspace};
+use super::{assemble_upper64, chunk_rows, ensure_len, gather, RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{axpy, cholesky_in_place, cholesky_solve, dot, gemv, syr_lower};
+use crate::linalg::{cholesky_upper_solve, dot, gemv, gemv_n, gemv_t, rows_axpy, syrk_lower};
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -26,63 +30,89 @@ pub(crate) fn solve(
     let k = ws.k;
     let g = pb.gram.as_f32();
     let Workspace {
-        w,
         cp,
+        widx,
+        wval,
         a,
         l,
         b64,
         v1,
         v2,
         v3,
+        v4,
         yhat,
+        ybuf,
+        zbuf,
+        cbuf,
+        cache,
         ..
     } = ws;
     let gx = v1;
     let delta = v2;
     let gb = v3;
-    // Cached predictions and G x.
+    let bfull = v4;
+    // b = Σ c p y over every non-zero; cached predictions of the weighted ones.
+    bfull.iter_mut().for_each(|v| *v = 0.0);
+    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, bfull);
     yhat.clear();
-    yhat.extend(
-        row.indices
-            .iter()
-            .map(|&i| dot(pb.fixed.row(i as usize), x)),
-    );
-    gemv(g, k, x, gx);
+    yhat.extend(widx.iter().map(|&i| dot(pb.fixed.row(i as usize), x)));
+    let nw = widx.len();
     let mut s = 0;
     while s < k {
         let e = (s + block_size).min(k);
         let b = e - s;
-        // M (lower triangle, row-major b x b) and g, accumulated in f32.
+        let cap = chunk_rows(b);
+        let whole = nw <= cap;
+        let rows = cap.min(nw);
+        ensure_len(ybuf, rows * b);
+        ensure_len(zbuf, rows * b);
+        ensure_len(cbuf, rows);
+        // Data part of M (lower triangle, row-major b x b) and g, in f32.
         let ma = &mut a[..b * b];
-        let gr = &mut gb[..b];
-        for p in 0..b {
-            for q in 0..=p {
-                ma[p * b + q] = pb.alpha0 * g[(s + p) * k + s + q];
-            }
-            ma[p * b + p] += lambda;
-            gr[p] = pb.alpha0 * gx[s + p] + lambda * x[s + p];
+        if nw > 0 {
+            ma.iter_mut().for_each(|v| *v = 0.0);
         }
-        for (((&i, &wj), &cpj), &yh) in row
-            .indices
-            .iter()
-            .zip(w.iter())
-            .zip(cp.iter())
-            .zip(yhat.iter())
-        {
-            let yb = &pb.fixed.row(i as usize)[s..e];
-            syr_lower(ma, b, wj, yb);
-            axpy(wj * yh - cpj, yb, gr);
+        let gr = &mut gb[..b];
+        // (G x)_B = G[B, :] x with the current x: one pass over the rows B of
+        // G (k b a block, k² a row in all; cheaper in memory traffic than
+        // G x once plus an update of G x after each block).
+        gemv(&g[s * k..e * k], k, x, &mut gx[..b]);
+        for p in 0..b {
+            gr[p] = pb.alpha0 * gx[p] + lambda * x[s + p] - bfull[s + p];
+        }
+        for ((idx, w), yh) in widx.chunks(cap).zip(wval.chunks(cap)).zip(yhat.chunks(cap)) {
+            let n = idx.len();
+            gather(
+                pb.fixed,
+                idx,
+                s,
+                e,
+                &mut ybuf[..n * b],
+                Some((w, &mut zbuf[..n * b])),
+            );
+            for ((c, &wt), &yt) in cbuf.iter_mut().zip(w).zip(yh) {
+                *c = wt * yt;
+            }
+            syrk_lower(ma, b, 0, b, &zbuf[..n * b], &ybuf[..n * b], b, n);
+            gemv_t(&ybuf[..n * b], b, b, &cbuf[..n], gr);
         }
         let m = &mut l[..b * b];
-        for (mv, &av) in m.iter_mut().zip(ma.iter()) {
-            *mv = av as f64;
-        }
+        assemble_upper64(
+            pb.gram.as_f64(),
+            k,
+            s,
+            pb.alpha0,
+            lambda,
+            (nw > 0).then_some(&ma[..]),
+            b,
+            m,
+        );
         let rhs = &mut b64[..b];
         for (r, &gv) in rhs.iter_mut().zip(gr.iter()) {
             *r = gv as f64;
         }
-        cholesky_in_place(m, b)?;
-        cholesky_solve(m, b, rhs);
+        cache.factor(m, b, s / block_size, nw == 0)?;
+        cholesky_upper_solve(m, b, rhs);
         // Δ = −M⁻¹ g
         for p in 0..b {
             let d = -rhs[p] as f32;
@@ -90,11 +120,14 @@ pub(crate) fn solve(
             x[s + p] += d;
         }
         let d = &delta[..b];
-        for (&i, yh) in row.indices.iter().zip(yhat.iter_mut()) {
-            *yh += dot(&pb.fixed.row(i as usize)[s..e], d);
-        }
-        for (r, gxr) in gx.iter_mut().enumerate() {
-            *gxr += dot(&g[r * k + s..r * k + e], d);
+        if whole {
+            gemv_n(&ybuf[..nw * b], b, b, d, yhat);
+        } else {
+            for (idx, yh) in widx.chunks(cap).zip(yhat.chunks_mut(cap)) {
+                let n = idx.len();
+                gather(pb.fixed, idx, s, e, &mut ybuf[..n * b], None);
+                gemv_n(&ybuf[..n * b], b, b, d, yh);
+            }
         }
         s = e;
     }

@@ -1,9 +1,16 @@
 //! The exact row solve: form `A_u` and `b_u`, Cholesky, solve.
 //! Cost `O(|S_u| k² + k³)`.
+//!
+//! The data part `D = Σ (c − α0) y yᵀ` of `A_u` is accumulated in `f32`
+//! (lower triangle): the weighted rows `y` are gathered into contiguous
+//! chunks and added as one register-tiled rank update per chunk
+//! ([`syrk_lower`](crate::linalg::syrk_lower)), each entry summed over the
+//! rows in order. `A_u = α0 G + λ I + D` is then formed, factored and solved
+//! in `f64`.
 
-use super::{RowProblem, Workspace};
+use super::{assemble_upper64, chunk_rows, ensure_len, gather, RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{axpy, cholesky_in_place, cholesky_solve, syr_lower};
+use crate::linalg::{cholesky_upper_solve, rows_axpy, syrk_lower};
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -13,29 +20,60 @@ pub(crate) fn solve(
     ws: &mut Workspace,
 ) -> Result<(), usize> {
     let k = ws.k;
-    let g = pb.gram.as_f32();
-    for (a, &gv) in ws.a.iter_mut().zip(g) {
-        *a = pb.alpha0 * gv;
-    }
-    let b = &mut ws.v1;
+    let Workspace {
+        cp,
+        widx,
+        wval,
+        a,
+        l,
+        b64,
+        v1,
+        ybuf,
+        zbuf,
+        cache,
+        ..
+    } = ws;
+    // b = Σ c p y over every non-zero.
+    let b = v1;
     b.iter_mut().for_each(|v| *v = 0.0);
-    for ((&i, &w), &cp) in row.indices.iter().zip(&ws.w).zip(&ws.cp) {
-        let y = pb.fixed.row(i as usize);
-        syr_lower(&mut ws.a, k, w, y);
-        axpy(cp, y, b);
+    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, b);
+    // D = Σ w y yᵀ over the weighted non-zeros, chunk by chunk (f32).
+    let has_data = !widx.is_empty();
+    if has_data {
+        a.iter_mut().for_each(|v| *v = 0.0);
     }
-    for d in 0..k {
-        ws.a[d * k + d] += lambda;
+    let cap = chunk_rows(k);
+    ensure_len(ybuf, cap.min(widx.len()) * k);
+    ensure_len(zbuf, cap.min(widx.len()) * k);
+    for (idx, w) in widx.chunks(cap).zip(wval.chunks(cap)) {
+        let n = idx.len();
+        gather(
+            pb.fixed,
+            idx,
+            0,
+            k,
+            &mut ybuf[..n * k],
+            Some((w, &mut zbuf[..n * k])),
+        );
+        syrk_lower(a, k, 0, k, &zbuf[..n * k], &ybuf[..n * k], k, n);
     }
-    for (l, &a) in ws.l.iter_mut().zip(&ws.a) {
-        *l = a as f64;
-    }
-    cholesky_in_place(&mut ws.l, k)?;
-    for (o, &v) in ws.b64.iter_mut().zip(b.iter()) {
+    // A = α0 G + λ I + D in f64.
+    assemble_upper64(
+        pb.gram.as_f64(),
+        k,
+        0,
+        pb.alpha0,
+        lambda,
+        has_data.then_some(&a[..]),
+        k,
+        l,
+    );
+    cache.factor(l, k, 0, !has_data)?;
+    for (o, &v) in b64.iter_mut().zip(b.iter()) {
         *o = v as f64;
     }
-    cholesky_solve(&ws.l, k, &mut ws.b64);
-    for (xi, &v) in x.iter_mut().zip(&ws.b64) {
+    cholesky_upper_solve(l, k, b64);
+    for (xi, &v) in x.iter_mut().zip(b64.iter()) {
         *xi = v as f32;
     }
     Ok(())

@@ -1,5 +1,6 @@
 //! The `ials` command line: one file per subcommand.
 
+mod bench;
 mod demo;
 
 use clap::{Parser, Subcommand};
@@ -17,12 +18,15 @@ enum Command {
     /// Generate a seeded synthetic data set, fit, print the loss per iteration
     /// and Recall@20 against popularity.
     Demo(demo::Args),
+    /// Time the sweeps on a synthetic set or CSV; print seconds per iteration, GFLOP/s, peak memory as JSON.
+    Bench(bench::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
