@@ -5,8 +5,8 @@ use std::path::Path;
 
 use crate::data::IdMap;
 use crate::error::{Error, Result};
-use crate::model::{top_k, Model};
 use crate::linalg::dot;
+use crate::model::{top_k, Model};
 
 /// Which items may be recommended to a user.
 ///

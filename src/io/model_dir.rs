@@ -107,7 +107,12 @@ impl<W: Write> Write for Tally<W> {
     }
 }
 
-fn write_file<F>(dir: &Path, name: &str, files: &mut BTreeMap<String, FileEntry>, f: F) -> Result<()>
+fn write_file<F>(
+    dir: &Path,
+    name: &str,
+    files: &mut BTreeMap<String, FileEntry>,
+    f: F,
+) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
 {
@@ -208,9 +213,15 @@ fn write_into(model: &Model, dir: &Path) -> Result<()> {
     write_file(dir, "item_factors.npy", &mut files, |w| {
         npy::write_f32(w, y.rows(), y.k(), y.as_slice())
     })?;
-    write_file(dir, "users.txt", &mut files, |w| write_ids(w, model.users()))?;
-    write_file(dir, "items.txt", &mut files, |w| write_ids(w, model.items()))?;
-    write_file(dir, "train.csr", &mut files, |w| write_csr(w, model.train()))?;
+    write_file(dir, "users.txt", &mut files, |w| {
+        write_ids(w, model.users())
+    })?;
+    write_file(dir, "items.txt", &mut files, |w| {
+        write_ids(w, model.items())
+    })?;
+    write_file(dir, "train.csr", &mut files, |w| {
+        write_csr(w, model.train())
+    })?;
     let manifest = Manifest {
         format: FORMAT.into(),
         version: VERSION,
@@ -325,10 +336,7 @@ impl Model {
             if r != rows || c != manifest.factors {
                 return Err(bad(
                     &path,
-                    format!(
-                        "shape {r} x {c}, expected {rows} x {}",
-                        manifest.factors
-                    ),
+                    format!("shape {r} x {c}, expected {rows} x {}", manifest.factors),
                 ));
             }
             Factors::from_vec(r, c, data).ok_or_else(|| bad(&path, "bad shape"))
@@ -346,10 +354,7 @@ impl Model {
                     .collect()
             };
             if lines.len() != len {
-                return Err(bad(
-                    &path,
-                    format!("{} ids, expected {len}", lines.len()),
-                ));
+                return Err(bad(&path, format!("{} ids, expected {len}", lines.len())));
             }
             IdMap::from_ids(lines, kind).map_err(|e| bad(&path, e.to_string()))
         };
@@ -402,8 +407,12 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
         std::io::ErrorKind::NotFound => bad(&path, "missing: not an ials model directory"),
         _ => Error::io(&path, e),
     })?;
-    let value: serde_json::Value = serde_json::from_slice(&text)
-        .map_err(|e| bad(&path, format!("not valid JSON (truncated or corrupted?): {e}")))?;
+    let value: serde_json::Value = serde_json::from_slice(&text).map_err(|e| {
+        bad(
+            &path,
+            format!("not valid JSON (truncated or corrupted?): {e}"),
+        )
+    })?;
     let format = value.get("format").and_then(|v| v.as_str());
     if format != Some(FORMAT) {
         return Err(bad(
@@ -450,7 +459,10 @@ fn read_csr(data: &[u8], path: &Path) -> Result<SparseMatrix> {
     if data.len() != need {
         return Err(bad(
             path,
-            format!("{} bytes, expected {need} for {rows} x {cols} with {nnz} non-zeros", data.len()),
+            format!(
+                "{} bytes, expected {need} for {rows} x {cols} with {nnz} non-zeros",
+                data.len()
+            ),
         ));
     }
     let mut o = 32;

@@ -1,6 +1,12 @@
 //! The `ials` command line: one file per subcommand.
 
+mod common;
 mod demo;
+mod export;
+mod fit;
+mod info;
+mod recommend;
+mod similar;
 
 use clap::{Parser, Subcommand};
 
@@ -17,15 +23,41 @@ enum Command {
     /// Generate a seeded synthetic data set, fit, print the loss per iteration
     /// and Recall@20 against popularity.
     Demo(demo::Args),
+    /// Fit a model on a CSV/TSV of (user, item[, value]) and save it.
+    Fit(fit::Args),
+    /// Export a model's factors (.npy, float32) and id lists for numpy.
+    Export(export::Args),
+    /// Top-k items per user as CSV `user,item,rank,score`.
+    Recommend(recommend::Args),
+    /// Top-k most similar items (cosine) as CSV `item,similar,rank,score`.
+    Similar(similar::Args),
+    /// Format version, sizes, params and loss history of a model.
+    Info(info::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Fit(args) => fit::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Recommend(args) => recommend::run(args),
+        Command::Similar(args) => similar::run(args),
+        Command::Info(args) => info::run(args),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // Print the cause chain, skipping causes already quoted by their parent.
+        let mut msg = String::new();
+        for cause in e.chain() {
+            let c = cause.to_string();
+            if !msg.contains(&c) {
+                if !msg.is_empty() {
+                    msg.push_str(": ");
+                }
+                msg.push_str(&c);
+            }
+        }
+        eprintln!("error: {msg}");
         std::process::exit(1);
     }
 }
