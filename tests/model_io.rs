@@ -40,7 +40,10 @@ fn saved_and_loaded_model_is_identical() {
     assert_eq!(back.train(), m.train());
     let f = Filter::new(true);
     for u in 0..m.n_users() {
-        assert_eq!(back.recommend_filtered(u, 5, &f), m.recommend_filtered(u, 5, &f));
+        assert_eq!(
+            back.recommend_filtered(u, 5, &f),
+            m.recommend_filtered(u, 5, &f)
+        );
         assert_eq!(back.recommend(u, 5, true), m.recommend(u, 5, true));
     }
 }
@@ -84,7 +87,13 @@ fn corrupted_truncated_missing_and_future_files_are_named() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("m");
     model(4).save(&path).unwrap();
-    for file in ["user_factors.npy", "item_factors.npy", "users.txt", "items.txt", "train.csr"] {
+    for file in [
+        "user_factors.npy",
+        "item_factors.npy",
+        "users.txt",
+        "items.txt",
+        "train.csr",
+    ] {
         let p = path.join(file);
         let orig = fs::read(&p).unwrap();
         let mut bytes = orig.clone();

@@ -13,6 +13,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use crate::common;
 
 #[derive(clap::Args, Debug)]
+#[command(args_override_self = true)]
 pub struct Args {
     /// Interactions: CSV or TSV with columns user,item[,value] (`-`: stdin).
     #[arg(long)]
