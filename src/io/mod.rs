@@ -1,5 +1,6 @@
 //! File formats: `.npy` matrices and atomic writes.
 
+pub mod model_dir;
 pub mod npy;
 
 use std::fs;

@@ -1,7 +1,13 @@
 //! The `ials` command line: one file per subcommand.
 
 mod bench;
+mod common;
 mod demo;
+mod export;
+mod fit;
+mod info;
+mod recommend;
+mod similar;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +26,16 @@ enum Command {
     Demo(demo::Args),
     /// Time the sweeps on a synthetic set or CSV; print seconds per iteration, GFLOP/s, peak memory as JSON.
     Bench(bench::Args),
+    /// Fit a model on a CSV/TSV of (user, item[, value]) and save it.
+    Fit(fit::Args),
+    /// Export a model's factors (.npy, float32) and id lists for numpy.
+    Export(export::Args),
+    /// Top-k items per user as CSV `user,item,rank,score`.
+    Recommend(recommend::Args),
+    /// Top-k most similar items (cosine) as CSV `item,similar,rank,score`.
+    Similar(similar::Args),
+    /// Format version, sizes, params and loss history of a model.
+    Info(info::Args),
 }
 
 fn main() {
@@ -27,9 +43,25 @@ fn main() {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Fit(args) => fit::run(args),
+        Command::Export(args) => export::run(args),
+        Command::Recommend(args) => recommend::run(args),
+        Command::Similar(args) => similar::run(args),
+        Command::Info(args) => info::run(args),
     };
     if let Err(e) = result {
-        eprintln!("error: {e:#}");
+        // Print the cause chain, skipping causes already quoted by their parent.
+        let mut msg = String::new();
+        for cause in e.chain() {
+            let c = cause.to_string();
+            if !msg.contains(&c) {
+                if !msg.is_empty() {
+                    msg.push_str(": ");
+                }
+                msg.push_str(&c);
+            }
+        }
+        eprintln!("error: {msg}");
         std::process::exit(1);
     }
 }

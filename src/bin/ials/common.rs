@@ -1,0 +1,65 @@
+//! Shared helpers of the subcommands: output files, CSV quoting, threads.
+
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+
+/// Set the size of rayon's global pool (`None`: one thread per core).
+pub fn init_threads(threads: Option<usize>) -> Result<()> {
+    if let Some(t) = threads {
+        if t == 0 {
+            return Err(ials::Error::ZeroThreads.into());
+        }
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build_global()
+            .with_context(|| format!("cannot start {t} threads"))?;
+    }
+    Ok(())
+}
+
+/// Write `out` (`-`: standard output) with `write`; a file is written
+/// atomically (temporary sibling, then rename) and not created on failure.
+pub fn write_output<F>(out: &Path, write: F) -> Result<()>
+where
+    F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
+{
+    if out == Path::new("-") {
+        let stdout = std::io::stdout();
+        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
+        write(&mut w)
+            .and_then(|_| w.flush())
+            .context("writing to standard output")?;
+        Ok(())
+    } else {
+        ials::io::write_atomic(out, write)?;
+        Ok(())
+    }
+}
+
+/// Fail early, before any work, if `out`'s directory does not exist.
+pub fn check_output_parent(out: &Path) -> Result<()> {
+    if out == Path::new("-") {
+        return Ok(());
+    }
+    if let Some(p) = out.parent().filter(|p| !p.as_os_str().is_empty()) {
+        if !p.is_dir() {
+            anyhow::bail!(
+                "{}: cannot write: directory {} does not exist",
+                out.display(),
+                p.display()
+            );
+        }
+    }
+    Ok(())
+}
+
+/// A CSV field, quoted (RFC 4180) when it holds a comma, quote or line break.
+pub fn csv_field(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
+    if s.contains([',', '"', '\n', '\r']) {
+        write!(w, "\"{}\"", s.replace('"', "\"\""))
+    } else {
+        w.write_all(s.as_bytes())
+    }
+}

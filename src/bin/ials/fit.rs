@@ -1,0 +1,259 @@
+//! `ials fit`: read a CSV/TSV of interactions, fit, save the model.
+
+use std::io::IsTerminal;
+use std::ops::ControlFlow;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+use ials::data::read::{read_interactions, Columns, ReadOptions};
+use ials::{ConfidenceKind, Model, Params, SolverKind, Target};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::common;
+
+#[derive(clap::Args, Debug)]
+#[command(args_override_self = true)]
+pub struct Args {
+    /// Interactions: CSV or TSV with columns user,item[,value] (`-`: stdin).
+    #[arg(long)]
+    input: PathBuf,
+    /// Model directory to write (replaced atomically if it exists).
+    #[arg(long)]
+    output: PathBuf,
+    /// Field delimiter: one character, or `tab` / `space` (default: detected).
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// Skip the first line.
+    #[arg(long)]
+    header: bool,
+    /// 1-based column numbers `USER,ITEM[,VALUE]` (default 1,2,3; a missing
+    /// value column means value 1).
+    #[arg(long)]
+    columns: Option<String>,
+    /// Latent factors.
+    #[arg(long, default_value_t = 64)]
+    factors: usize,
+    /// Full sweeps.
+    #[arg(long, default_value_t = 15)]
+    iterations: usize,
+    /// Regularization λ.
+    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
+    regularization: f32,
+    /// Confidence scale α.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    alpha: f32,
+    /// Confidence: linear (1 + αr), log (1 + α ln(1 + r/ε)), as-given (αr).
+    #[arg(long, default_value = "linear")]
+    confidence: ConfidenceKind,
+    /// ε of the log confidence.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    epsilon: f32,
+    /// Target of observed pairs: one or reciprocal (1/c).
+    #[arg(long, default_value = "one")]
+    target: Target,
+    /// Weight α0 of each unobserved pair.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    unobserved_weight: f32,
+    /// Frequency exponent ν of the regularization.
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    reg_exponent: f32,
+    /// Count only observed pairs in the frequency of λ_u (Spark's ALS-WR).
+    #[arg(long)]
+    no_reg_unobserved: bool,
+    /// Row solver: cholesky, cg or block.
+    #[arg(long, default_value = "cg")]
+    solver: SolverKind,
+    /// Conjugate-gradient steps.
+    #[arg(long, default_value_t = 3)]
+    cg_steps: usize,
+    /// iALS++ block size (default min(factors, 32)).
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Standard deviation of the initial factors (default 0.1/√factors).
+    #[arg(long, allow_negative_numbers = true)]
+    init_std: Option<f32>,
+    /// Seed of the initialization.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Write a JSON report (load time, sizes, params, loss per iteration).
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// No progress bar, no loss lines.
+    #[arg(long)]
+    quiet: bool,
+}
+
+pub fn parse_delimiter(s: &str) -> Result<u8> {
+    Ok(match s {
+        "tab" | "\\t" | "\t" => b'\t',
+        "space" | " " => ials::data::read::WHITESPACE,
+        s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
+        _ => bail!("invalid --delimiter {s:?}: give one ASCII character, `tab` or `space`"),
+    })
+}
+
+fn parse_columns(s: &str) -> Result<Columns> {
+    let nums: Vec<usize> = s
+        .split(',')
+        .map(|f| {
+            f.trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|&n| n >= 1)
+                .map(|n| n - 1)
+        })
+        .collect::<Option<_>>()
+        .ok_or_else(|| {
+            anyhow::anyhow!(
+                "invalid --columns {s:?}: expected USER,ITEM[,VALUE] as 1-based column numbers"
+            )
+        })?;
+    match nums.as_slice() {
+        [u, i] if u != i => Ok(Columns {
+            user: *u,
+            item: *i,
+            value: None,
+        }),
+        [u, i, v] if u != i && u != v && i != v => Ok(Columns {
+            user: *u,
+            item: *i,
+            value: Some(*v),
+        }),
+        _ => {
+            bail!("invalid --columns {s:?}: expected two or three distinct 1-based column numbers")
+        }
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut b = Params::builder()
+        .factors(a.factors)
+        .iterations(a.iterations)
+        .regularization(a.regularization)
+        .alpha(a.alpha)
+        .confidence(a.confidence)
+        .epsilon(a.epsilon)
+        .target(a.target)
+        .unobserved_weight(a.unobserved_weight)
+        .reg_exponent(a.reg_exponent)
+        .reg_include_unobserved(!a.no_reg_unobserved)
+        .solver(a.solver)
+        .cg_steps(a.cg_steps)
+        .seed(a.seed);
+    if let Some(bs) = a.block_size {
+        b = b.block_size(bs);
+    }
+    if let Some(s) = a.init_std {
+        b = b.init_std(s);
+    }
+    if let Some(t) = a.threads {
+        b = b.threads(t);
+    }
+    let params = b.check()?;
+    let opts = ReadOptions {
+        delimiter: a.delimiter.as_deref().map(parse_delimiter).transpose()?,
+        header: a.header,
+        columns: match &a.columns {
+            Some(c) => parse_columns(c)?,
+            None => Columns::default(),
+        },
+        value_optional: a.columns.is_none(),
+    };
+    if let Some(r) = &a.report {
+        common::check_output_parent(r)?;
+    }
+    common::check_output_parent(&a.output)?;
+    common::init_threads(a.threads)?;
+
+    let t = Instant::now();
+    let data = read_interactions(&a.input, &opts)?;
+    let load_seconds = t.elapsed().as_secs_f64();
+    if !a.quiet {
+        eprintln!(
+            "read {}: {} users x {} items, {} interactions in {load_seconds:.2}s",
+            a.input.display(),
+            data.n_users(),
+            data.n_items(),
+            data.nnz()
+        );
+    }
+    let pb = if a.quiet || !std::io::stderr().is_terminal() {
+        ProgressBar::hidden()
+    } else {
+        let pb = ProgressBar::with_draw_target(
+            Some(params.iterations as u64),
+            ProgressDrawTarget::stderr(),
+        );
+        pb.set_style(
+            ProgressStyle::with_template(
+                "{bar:30} {pos}/{len} iterations  {elapsed_precise} (eta {eta})",
+            )
+            .expect("invariant: valid template"),
+        );
+        pb
+    };
+    let quiet = a.quiet;
+    let model: Model = params.fit_with(&data, |p| {
+        let r = p.report;
+        if !quiet {
+            pb.suspend(|| {
+                eprintln!(
+                    "iteration {:>3}  loss {:.6e}  (observed {:.6e}, unobserved {:.6e}, regularization {:.6e})  {:.2}s",
+                    r.iteration,
+                    r.loss.total(),
+                    r.loss.observed,
+                    r.loss.unobserved,
+                    r.loss.regularization,
+                    r.seconds
+                )
+            });
+        }
+        pb.inc(1);
+        ControlFlow::Continue(())
+    })?;
+    pb.finish_and_clear();
+    let t = Instant::now();
+    model.save(&a.output)?;
+    let save_seconds = t.elapsed().as_secs_f64();
+    if let Some(path) = &a.report {
+        let iterations: Vec<serde_json::Value> = model
+            .loss_history()
+            .iter()
+            .map(|r| {
+                serde_json::json!({
+                    "iteration": r.iteration,
+                    "seconds": r.seconds,
+                    "loss_seconds": r.loss_seconds,
+                    "loss": r.loss.total(),
+                    "loss_observed": r.loss.observed,
+                    "loss_unobserved": r.loss.unobserved,
+                    "loss_regularization": r.loss.regularization,
+                })
+            })
+            .collect();
+        let report = serde_json::json!({
+            "input": a.input.display().to_string(),
+            "model": a.output.display().to_string(),
+            "load_seconds": load_seconds,
+            "save_seconds": save_seconds,
+            "users": data.n_users(),
+            "items": data.n_items(),
+            "nnz": data.nnz(),
+            "params": model.params(),
+            "iterations": iterations,
+        });
+        let text = serde_json::to_vec_pretty(&report)?;
+        common::write_output(path, |w| {
+            w.write_all(&text)?;
+            w.write_all(b"\n")
+        })?;
+    }
+    if !a.quiet {
+        eprintln!("saved {}", a.output.display());
+    }
+    Ok(())
+}

@@ -1,0 +1,56 @@
+//! `ials info`: format version, sizes, params and loss history of a model.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use ials::io::model_dir::read_manifest;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Model directory written by `ials fit`.
+    #[arg(long)]
+    model: PathBuf,
+    /// Also load every file and verify its checksum.
+    #[arg(long)]
+    verify: bool,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let m = read_manifest(&a.model)?;
+    if a.verify {
+        ials::Model::load(&a.model)?;
+    }
+    println!("model:    {}", a.model.display());
+    println!(
+        "format:   {} version {} (written by {})",
+        m.format, m.version, m.written_by
+    );
+    println!("users:    {}", m.users);
+    println!("items:    {}", m.items);
+    println!("factors:  {}", m.factors);
+    println!("nnz:      {}", m.nnz);
+    println!("params:   {}", serde_json::to_string(&m.params)?);
+    println!("files:");
+    for (name, f) in &m.files {
+        println!("  {name:<18} {:>14} bytes  crc32 {:08x}", f.bytes, f.crc32);
+    }
+    if a.verify {
+        println!("verified: every file matches its length and checksum");
+    }
+    println!(
+        "{:>5} {:>16} {:>16} {:>16} {:>16} {:>9}",
+        "iter", "loss", "observed", "unobserved", "regularization", "seconds"
+    );
+    for r in &m.history {
+        println!(
+            "{:>5} {:>16.6e} {:>16.6e} {:>16.6e} {:>16.6e} {:>9.3}",
+            r.iteration,
+            r.loss.total(),
+            r.loss.observed,
+            r.loss.unobserved,
+            r.loss.regularization,
+            r.seconds
+        );
+    }
+    Ok(())
+}

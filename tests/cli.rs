@@ -1,0 +1,522 @@
+//! Runs the built `ials` binary: happy paths and every kind of bad input.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_ials");
+
+fn ials(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).output().expect("run ials")
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+fn tiny(dir: &Path) -> PathBuf {
+    let p = dir.join("in.csv");
+    let mut text = String::new();
+    for u in 0..12 {
+        for j in 0..4 {
+            let i = (u * 3 + j * 2) % 10;
+            text.push_str(&format!("user{u},item{i},{}\n", 1 + (u + j) % 3));
+        }
+    }
+    fs::write(&p, text).unwrap();
+    p
+}
+
+fn fit(input: &Path, model: &Path, extra: &[&str]) -> Output {
+    let mut a = vec![
+        "fit",
+        "--input",
+        s(input),
+        "--output",
+        s(model),
+        "--factors",
+        "4",
+        "--iterations",
+        "3",
+        "--seed",
+        "5",
+        "--quiet",
+    ];
+    a.extend_from_slice(extra);
+    ials(&a)
+}
+
+fn ok(o: &Output) {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+fn fails_with(o: &Output, needle: &str) {
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success(),
+        "expected failure containing {needle:?}"
+    );
+    assert!(err.contains(needle), "stderr {err:?} lacks {needle:?}");
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn fit_report_info_export_recommend_similar() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let model = d.path().join("model");
+    let report = d.path().join("report.json");
+    ok(&fit(
+        &input,
+        &model,
+        &["--report", s(&report), "--solver", "cholesky"],
+    ));
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["users"], 12);
+    assert_eq!(r["items"], 10);
+    assert_eq!(r["nnz"], 48);
+    assert_eq!(r["iterations"].as_array().unwrap().len(), 3);
+    for key in [
+        "seconds",
+        "loss",
+        "loss_observed",
+        "loss_unobserved",
+        "loss_regularization",
+    ] {
+        assert!(r["iterations"][0][key].is_number(), "{key}");
+    }
+    assert!(r["load_seconds"].is_number());
+    assert_eq!(r["params"]["factors"], 4);
+
+    let info = ials(&["info", "--model", s(&model), "--verify"]);
+    ok(&info);
+    let text = String::from_utf8_lossy(&info.stdout);
+    assert!(
+        text.contains("version 1") && text.contains("users:    12"),
+        "{text}"
+    );
+
+    let out = d.path().join("export");
+    ok(&ials(&[
+        "export",
+        "--model",
+        s(&model),
+        "--output",
+        s(&out),
+    ]));
+    let (m, k, x) = ials::io::npy::load_f32(&out.join("user_factors.npy")).unwrap();
+    let (n, k2, y) = ials::io::npy::load_f32(&out.join("item_factors.npy")).unwrap();
+    assert_eq!((m, n, k, k2), (12, 10, 4, 4));
+    let users: Vec<String> = fs::read_to_string(out.join("users.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    let items: Vec<String> = fs::read_to_string(out.join("items.txt"))
+        .unwrap()
+        .lines()
+        .map(String::from)
+        .collect();
+    assert_eq!(users.len(), 12);
+
+    let recs = d.path().join("recs.csv");
+    ok(&ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--all",
+        "--k",
+        "3",
+        "--output",
+        s(&recs),
+    ]));
+    let text = fs::read_to_string(&recs).unwrap();
+    let mut lines = text.lines();
+    assert_eq!(lines.next(), Some("user,item,rank,score"));
+    let train = fs::read_to_string(&input).unwrap();
+    let seen: std::collections::HashSet<(String, String)> = train
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (f[0].to_string(), f[1].to_string())
+        })
+        .collect();
+    let rows: Vec<Vec<String>> = lines
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 12 * 3);
+    for (ui, uid) in users.iter().enumerate() {
+        // Brute force from the exported factors.
+        let mut scored: Vec<(usize, f32)> = (0..n)
+            .filter(|&i| !seen.contains(&(uid.clone(), items[i].clone())))
+            .map(|i| (i, (0..k).map(|f| x[ui * k + f] * y[i * k + f]).sum::<f32>()))
+            .collect();
+        scored.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap().then(a.0.cmp(&b.0)));
+        let got: Vec<&Vec<String>> = rows.iter().filter(|r| &r[0] == uid).collect();
+        assert_eq!(got.len(), 3);
+        for (rank, r) in got.iter().enumerate() {
+            assert!(
+                !seen.contains(&(uid.clone(), r[1].clone())),
+                "seen item recommended"
+            );
+            assert_eq!(r[2], (rank + 1).to_string());
+            let score: f32 = r[3].parse().unwrap();
+            assert!(
+                (score - scored[rank].1).abs() <= 1e-5 * (1.0 + score.abs()),
+                "{uid} {r:?} vs {:?}",
+                scored[rank]
+            );
+        }
+    }
+
+    // Filters: candidates and exclude, users from a file, stdout.
+    let ulist = d.path().join("users.txt");
+    fs::write(&ulist, "user3\nuser0\n").unwrap();
+    let cands = d.path().join("cands.txt");
+    fs::write(&cands, "item1\nitem2\nitem4\nitem7\n").unwrap();
+    let excl = d.path().join("excl.txt");
+    fs::write(&excl, "item2\n").unwrap();
+    let o = ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--users",
+        s(&ulist),
+        "--k",
+        "10",
+        "--output",
+        "-",
+        "--candidates",
+        s(&cands),
+        "--exclude",
+        s(&excl),
+        "--include-seen",
+        "--threads",
+        "1",
+    ]);
+    ok(&o);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let rows: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(rows.len(), 6, "{text}");
+    assert!(rows[..3].iter().all(|r| r.starts_with("user3,")));
+    assert!(rows
+        .iter()
+        .all(|r| ["item1", "item4", "item7"].contains(&r.split(',').nth(1).unwrap())));
+
+    let sim = d.path().join("sim.csv");
+    ok(&ials(&[
+        "similar",
+        "--model",
+        s(&model),
+        "--all-items",
+        "--k",
+        "2",
+        "--output",
+        s(&sim),
+    ]));
+    let text = fs::read_to_string(&sim).unwrap();
+    assert_eq!(text.lines().count(), 1 + 10 * 2);
+    assert!(text.lines().skip(1).all(|l| {
+        let f: Vec<&str> = l.split(',').collect();
+        f[0] != f[1] && f[3].parse::<f32>().unwrap().abs() <= 1.0 + 1e-5
+    }));
+}
+
+#[test]
+fn same_seed_same_model_on_one_or_two_threads() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let (a, b) = (d.path().join("a"), d.path().join("b"));
+    ok(&fit(&input, &a, &["--threads", "1"]));
+    ok(&fit(&input, &b, &["--threads", "2"]));
+    for f in ["user_factors.npy", "item_factors.npy"] {
+        assert_eq!(
+            fs::read(a.join(f)).unwrap(),
+            fs::read(b.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+}
+
+#[test]
+fn stdin_tsv_header_and_columns() {
+    let d = tempfile::tempdir().unwrap();
+    let model = d.path().join("m");
+    let mut child = Command::new(BIN)
+        .args([
+            "fit",
+            "--input",
+            "-",
+            "--output",
+            s(&model),
+            "--factors",
+            "2",
+            "--iterations",
+            "1",
+            "--quiet",
+            "--header",
+            "--columns",
+            "3,1",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"item\tjunk\tuser\nx\t9\ta\ny\t9\tb\n")
+        .unwrap();
+    assert!(child.wait().unwrap().success());
+    let users = fs::read_to_string(model.join("users.txt")).unwrap();
+    assert_eq!(users, "a\nb\n");
+}
+
+#[test]
+fn bad_input_fails_cleanly_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let cases: &[(&str, &[u8], &str)] = &[
+        ("missing.csv", b"a,x,1\nb\n", "line 2: missing item field"),
+        (
+            "nonnum.csv",
+            b"a,x,1\nb,y,abc\n",
+            "line 2: value \"abc\" is not a number",
+        ),
+        (
+            "nan.csv",
+            b"a,x,NaN\n",
+            "line 1: value \"NaN\" is not finite",
+        ),
+        (
+            "inf.csv",
+            b"a,x,1\na,y,inf\n",
+            "line 2: value \"inf\" is not finite",
+        ),
+        ("neg.csv", b"a,x,-2\n", "line 1: value \"-2\" is negative"),
+        ("empty.csv", b"", "no data lines"),
+        (
+            "junk.bin",
+            b"\x00\x01\x02\xff\xfe junk",
+            "line 1: binary data",
+        ),
+    ];
+    for (name, content, needle) in cases {
+        let input = d.path().join(name);
+        fs::write(&input, content).unwrap();
+        let out = d.path().join(format!("{name}.model"));
+        let report = d.path().join(format!("{name}.json"));
+        let o = fit(&input, &out, &["--report", s(&report)]);
+        fails_with(&o, needle);
+        fails_with(&o, name);
+        assert!(!out.exists() && !report.exists(), "{name}: output created");
+    }
+    let out = d.path().join("m");
+    fails_with(&fit(&d.path().join("nope.csv"), &out, &[]), "nope.csv");
+    assert!(!out.exists());
+    let input = tiny(d.path());
+    fails_with(
+        &fit(&input, Path::new("/nonexistent-dir/m"), &[]),
+        "/nonexistent-dir",
+    );
+    for (flags, needle) in [
+        (&["--factors", "0"][..], "factors cannot be 0"),
+        (&["--iterations", "0"][..], "iterations cannot be 0"),
+        (&["--regularization", "-1"][..], "regularization must be"),
+        (&["--alpha", "nan"][..], "alpha must be"),
+        (&["--epsilon", "0"][..], "epsilon must be"),
+        (
+            &["--unobserved-weight", "-0.5"][..],
+            "unobserved_weight must be",
+        ),
+        (&["--solver", "magic"][..], "unknown solver"),
+        (&["--confidence", "cubic"][..], "unknown confidence"),
+        (&["--cg-steps", "0"][..], "cg_steps cannot be 0"),
+        (&["--block-size", "9"][..], "block_size (9) cannot exceed"),
+        (&["--threads", "0"][..], "threads cannot be 0"),
+        (&["--init-std", "-1"][..], "init_std must be"),
+        (&["--delimiter", "ab"][..], "invalid --delimiter"),
+        (&["--columns", "1,1"][..], "invalid --columns"),
+    ] {
+        fails_with(&fit(&input, &out, flags), needle);
+        assert!(!out.exists(), "{flags:?}: output created");
+    }
+}
+
+#[test]
+fn bad_models_and_lists_fail_cleanly() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let model = d.path().join("m");
+    ok(&fit(&input, &model, &[]));
+    let recs = d.path().join("r.csv");
+    let ulist = d.path().join("u.txt");
+    fs::write(&ulist, "user1\nstranger\n").unwrap();
+    fails_with(
+        &ials(&[
+            "recommend",
+            "--model",
+            s(&model),
+            "--users",
+            s(&ulist),
+            "--k",
+            "2",
+            "--output",
+            s(&recs),
+        ]),
+        "line 2: unknown user id \"stranger\"",
+    );
+    assert!(!recs.exists());
+    fails_with(
+        &ials(&[
+            "recommend",
+            "--model",
+            s(&model),
+            "--k",
+            "2",
+            "--output",
+            s(&recs),
+        ]),
+        "--all or --users",
+    );
+    let p = model.join("item_factors.npy");
+    let mut b = fs::read(&p).unwrap();
+    b.truncate(b.len() - 4);
+    fs::write(&p, &b).unwrap();
+    for args in [
+        vec![
+            "recommend",
+            "--model",
+            s(&model),
+            "--all",
+            "--k",
+            "2",
+            "--output",
+            s(&recs),
+        ],
+        vec![
+            "similar",
+            "--model",
+            s(&model),
+            "--all-items",
+            "--k",
+            "2",
+            "--output",
+            s(&recs),
+        ],
+        vec!["export", "--model", s(&model), "--output", s(&recs)],
+        vec!["info", "--model", s(&model), "--verify"],
+    ] {
+        fails_with(&ials(&args), "item_factors.npy");
+        assert!(!recs.exists(), "{args:?}");
+    }
+    fails_with(
+        &ials(&["info", "--model", s(&d.path().join("none"))]),
+        "none",
+    );
+}
+
+/// End to end on MovieLens 100K: fit -> export -> numpy, and a saved model
+/// recommends what the exported factors say.
+#[test]
+fn real_dataset_end_to_end() {
+    let root = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets"));
+    let data = root.join("ml-100k/u.data");
+    if !data.exists() {
+        eprintln!("skipping: {} not found", data.display());
+        return;
+    }
+    let d = tempfile::tempdir().unwrap();
+    let model = d.path().join("m");
+    let o = ials(&[
+        "fit",
+        "--input",
+        s(&data),
+        "--output",
+        s(&model),
+        "--factors",
+        "8",
+        "--iterations",
+        "2",
+        "--quiet",
+        "--columns",
+        "1,2",
+        "--seed",
+        "3",
+    ]);
+    ok(&o);
+    let m = ials::Model::load(&model).unwrap();
+    assert_eq!(
+        (m.n_users(), m.n_items(), m.train().nnz()),
+        (943, 1682, 100_000)
+    );
+    let out = d.path().join("e");
+    ok(&ials(&[
+        "export",
+        "--model",
+        s(&model),
+        "--output",
+        s(&out),
+    ]));
+    let recs = d.path().join("r.csv");
+    ok(&ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--all",
+        "--k",
+        "5",
+        "--output",
+        s(&recs),
+    ]));
+    let text = fs::read_to_string(&recs).unwrap();
+    let filter = ials::Filter::new(true);
+    let mut lines = text.lines().skip(1);
+    for u in 0..m.n_users() {
+        for (rank, (i, score)) in m.recommend_filtered(u, 5, &filter).into_iter().enumerate() {
+            let line = lines.next().unwrap();
+            assert_eq!(
+                line,
+                format!(
+                    "{},{},{},{}",
+                    m.users().id(u as u32),
+                    m.items().id(i),
+                    rank + 1,
+                    score
+                )
+            );
+            assert!(m.user_history(u).indices.binary_search(&i).is_err());
+        }
+    }
+    let python = [
+        std::env::var("HOME")
+            .map(|h| format!("{h}/peers-venv/bin/python"))
+            .unwrap_or_default(),
+        "python3".into(),
+    ];
+    let py = python.iter().find(|p| {
+        Command::new(p)
+            .args(["-c", "import numpy"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    });
+    let Some(py) = py else {
+        eprintln!("skipping the numpy check: no python with numpy");
+        return;
+    };
+    let script = format!(
+        "import numpy as np; x = np.load('{0}/user_factors.npy'); y = np.load('{0}/item_factors.npy'); \
+         assert x.dtype == np.float32 and x.shape == (943, 8) and y.shape == (1682, 8); \
+         print(float((x[0] @ y[0])))",
+        s(&out)
+    );
+    let o = Command::new(py).args(["-c", &script]).output().unwrap();
+    ok(&o);
+    let got: f32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+    assert!((got - m.score(0, 0)).abs() <= 1e-5 * (1.0 + got.abs()));
+}
