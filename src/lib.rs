@@ -58,6 +58,7 @@ pub mod io;
 pub mod linalg;
 pub mod model;
 pub mod params;
+pub mod serve;
 pub mod solver;
 pub mod synth;
 pub mod train;
