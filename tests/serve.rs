@@ -264,7 +264,7 @@ fn folded_in_new_user_and_item_satisfy_the_normal_equations() {
             model.params(),
             model.item_factors(),
             &merged,
-            &vec![0.0; 6],
+            &[0.0; 6],
         ));
     assert!(
         norm(&g) < 1e-4 * scale,
@@ -278,7 +278,7 @@ fn folded_in_new_user_and_item_satisfy_the_normal_equations() {
             model.params(),
             model.user_factors(),
             &users,
-            &vec![0.0; 6],
+            &[0.0; 6],
         ));
     assert!(norm(&g) < 1e-4 * scale, "item gradient {g:?}");
     assert_eq!(model.fold_in_user(&[]).unwrap(), vec![0.0; 6]);

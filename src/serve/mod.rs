@@ -3,13 +3,13 @@
 //! items/users, fold-in of new users and items, explanations (Hu et al. 2008
 //! §5) and incremental updates (`partial_fit`).
 //!
-//! - [`filter`]: [`Filter`] (exclude seen, exclude list, candidate list).
-//! - [`topk`]: the blocked top-k kernel and its tie rule.
-//! - [`recommend`]: `recommend_filtered`, `recommend_all`, `similar_*`.
-//! - [`foldin`]: `fold_in_user`, `fold_in_item`, recommendations from a
+//! - [`filter`] holds [`Filter`] (exclude seen, exclude list, candidate list).
+//! - [`topk`] is the blocked top-k kernel and its tie rule.
+//! - [`recommend`] has `recommend_filtered`, `recommend_all`, `similar_*`.
+//! - [`foldin`] has `fold_in_user`, `fold_in_item`, recommendations from a
 //!   history file.
-//! - [`explain`]: the score of a (user, item) pair split over the user's items.
-//! - [`update`]: `partial_fit`.
+//! - [`explain`] splits the score of a (user, item) pair over the user's items.
+//! - [`update`] has `partial_fit`.
 
 pub mod explain;
 pub mod filter;
