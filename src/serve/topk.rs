@@ -423,13 +423,15 @@ where
     }
     let m = queries.rows();
     let packed = Packed::new(targets, allowed);
+    let k = k.min(packed.n);
     let kernel = kernel_name();
     let n_blocks = m.div_ceil(BLOCK_QUERIES);
     let wave = (rayon::current_num_threads() * WAVE_PER_THREAD).max(1);
     let mut b0 = 0;
     while b0 < n_blocks {
         let b1 = (b0 + wave).min(n_blocks);
-        let results: Vec<Vec<TopK>> = (b0..b1)
+        // Each block's lists, flattened: one allocation a block, not a row.
+        let results: Vec<(Vec<(u32, f32)>, Vec<usize>)> = (b0..b1)
             .into_par_iter()
             .map_init(
                 || BlockState {
@@ -442,13 +444,21 @@ where
                     st.lists.resize_with(q1 - q0, || TopK::new(k));
                     st.lists.truncate(q1 - q0);
                     dispatch(kernel, queries, q0, q1, &packed, &excluded, st);
-                    st.lists.clone()
+                    let mut flat = Vec::with_capacity((q1 - q0) * k);
+                    let mut lens = Vec::with_capacity(q1 - q0);
+                    for l in &st.lists {
+                        flat.extend_from_slice(l.as_slice());
+                        lens.push(l.as_slice().len());
+                    }
+                    (flat, lens)
                 },
             )
             .collect();
-        for (b, lists) in (b0..b1).zip(results) {
-            for (r, list) in lists.iter().enumerate() {
-                sink(b * BLOCK_QUERIES + r, list.as_slice())?;
+        for (b, (flat, lens)) in (b0..b1).zip(results) {
+            let mut s = 0;
+            for (r, len) in lens.into_iter().enumerate() {
+                sink(b * BLOCK_QUERIES + r, &flat[s..s + len])?;
+                s += len;
             }
         }
         b0 = b1;
@@ -468,7 +478,7 @@ pub fn top_k_one<X>(
 where
     X: Fn(u32) -> bool,
 {
-    let mut list = TopK::new(k);
+    let mut list = TopK::new(k.min(allowed.map_or(targets.rows(), |a| a.len())));
     let mut offer = |t: u32| {
         let s = score(query, targets.row(t as usize));
         if s > list.threshold() && !excluded(t) {
