@@ -507,4 +507,30 @@ mod tests {
         z.push(0, 1.0);
         assert!(z.as_slice().is_empty());
     }
+
+    /// The portable and the detected micro-kernels give identical lists.
+    #[test]
+    fn portable_kernel_matches_detected_kernel() {
+        for (m, n, k, seed) in [(300usize, 201usize, 64usize, 1u64), (13, 40, 7, 2)] {
+            println!("seed {seed}: {m} x {n}, k = {k}");
+            let x = Factors::random_normal(m, k, 1.0, seed);
+            let y = Factors::random_normal(n, k, 1.0, seed + 7);
+            let packed = Packed::new(&y, None);
+            let excluded = |q: usize, t: u32| (q + t as usize) % 5 == 0;
+            let run = |kernel: &'static str| {
+                let mut st = BlockState {
+                    lists: (0..m).map(|_| TopK::new(9)).collect(),
+                    pad: Vec::new(),
+                };
+                dispatch(kernel, &x, 0, m, &packed, &excluded, &mut st);
+                st.lists.into_iter().map(TopK::into_vec).collect::<Vec<_>>()
+            };
+            let portable = run("portable");
+            assert_eq!(portable, run(kernel_name()), "kernel {}", kernel_name());
+            for (q, list) in portable.iter().enumerate() {
+                let want = top_k_one(x.row(q), &y, None, 9, |t| excluded(q, t));
+                assert_eq!(list, &want);
+            }
+        }
+    }
 }
