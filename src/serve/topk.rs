@@ -167,6 +167,9 @@ impl Packed {
     }
 }
 
+/// One block's lists, flattened, and their lengths.
+type BlockLists = (Vec<(u32, f32)>, Vec<usize>);
+
 /// Per-worker state of one query block.
 struct BlockState {
     lists: Vec<TopK>,
@@ -431,7 +434,7 @@ where
     while b0 < n_blocks {
         let b1 = (b0 + wave).min(n_blocks);
         // Each block's lists, flattened: one allocation a block, not a row.
-        let results: Vec<(Vec<(u32, f32)>, Vec<usize>)> = (b0..b1)
+        let results: Vec<BlockLists> = (b0..b1)
             .into_par_iter()
             .map_init(
                 || BlockState {
