@@ -14,6 +14,11 @@
 //! it take the slow path (filter check, sorted insertion into the query's
 //! top-k list).
 //!
+//! The micro-kernel is chosen at run time ([`kernel_name`]): with AVX2 and
+//! FMA, `MR = 6` queries x 16 targets in 12 `ymm` accumulators (explicit
+//! intrinsics); elsewhere a portable loop with `MR = 4`. Both compute the
+//! same fused multiply-add chain.
+//!
 //! Cost: `O(m n k)` multiply-adds (the product) plus `O(m n / NR)`
 //! comparisons; memory `O(n k)` for the packed targets and `O(BLOCK_QUERIES k)`
 //! a worker.
