@@ -282,6 +282,20 @@ fn folded_in_new_user_and_item_satisfy_the_normal_equations() {
         ));
     assert!(norm(&g) < 1e-4 * scale, "item gradient {g:?}");
     assert_eq!(model.fold_in_user(&[]).unwrap(), vec![0.0; 6]);
+    let named: Vec<(String, f32)> = merged
+        .iter()
+        .map(|&(i, v)| (model.items().id(i).to_owned(), v))
+        .collect();
+    let (xi, unknown) = model
+        .fold_in_user_ids(
+            named
+                .iter()
+                .map(|(s, v)| (s.as_str(), *v))
+                .chain([("no-such-item", 1.0)]),
+        )
+        .unwrap();
+    assert_eq!(unknown, ["no-such-item"]);
+    assert_eq!(xi, model.fold_in_user(&merged).unwrap());
 }
 
 /// The model after one more user half-sweep (Cholesky) against its item factors.

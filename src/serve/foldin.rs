@@ -140,6 +140,24 @@ impl Model {
         Ok(x)
     }
 
+    /// [`fold_in_user`](Model::fold_in_user) with external item ids; ids the
+    /// model does not know are skipped and returned (in order, repeated as
+    /// given), not fatal.
+    pub fn fold_in_user_ids<'a, I>(&self, history: I) -> Result<(Vec<f32>, Vec<String>)>
+    where
+        I: IntoIterator<Item = (&'a str, f32)>,
+    {
+        let mut known = Vec::new();
+        let mut unknown = Vec::new();
+        for (id, v) in history {
+            match self.items.get(id) {
+                Some(i) => known.push((i, v)),
+                None => unknown.push(id.to_owned()),
+            }
+        }
+        Ok((self.fold_in_user(&known)?, unknown))
+    }
+
     /// Factors of a new item from the `(user, raw value)` pairs of the users
     /// who consumed it, against the user factors and `H = XᵀX` (cached).
     pub fn fold_in_item(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
