@@ -44,6 +44,8 @@
 //! - [`solver`]: the row solvers (Cholesky, CG, iALS++ blocks).
 //! - [`train`]: the sweep loop, the loss and its parts, callbacks.
 //! - [`model`]: the fitted [`Model`].
+//! - [`serve`]: filtered and all-user recommendations (blocked top-k),
+//!   similar items/users, fold-in, explanations, `partial_fit`.
 //! - [`synth`]: a seeded synthetic data generator.
 
 #![warn(missing_docs)]
@@ -59,6 +61,7 @@ pub mod io;
 pub mod linalg;
 pub mod model;
 pub mod params;
+pub mod serve;
 pub mod solver;
 pub mod synth;
 pub mod train;
