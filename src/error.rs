@@ -184,3 +184,14 @@ impl Error {
         }
     }
 }
+
+/// Lets a streaming writer (`std::io::Result`) carry a library error.
+impl From<Error> for std::io::Error {
+    fn from(e: Error) -> Self {
+        let kind = match &e {
+            Error::Io { source, .. } => source.kind(),
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, e)
+    }
+}

@@ -381,7 +381,7 @@ fn bad_models_and_lists_fail_cleanly() {
             "--output",
             s(&recs),
         ]),
-        "--all or --users",
+        "give --all, --users FILE or --history FILE",
     );
     let p = model.join("item_factors.npy");
     let mut b = fs::read(&p).unwrap();
@@ -474,10 +474,15 @@ fn real_dataset_end_to_end() {
         s(&recs),
     ]));
     let text = fs::read_to_string(&recs).unwrap();
-    let filter = ials::Filter::new(true);
+    let filter = ials::Filter::new().exclude_seen(true);
     let mut lines = text.lines().skip(1);
     for u in 0..m.n_users() {
-        for (rank, (i, score)) in m.recommend_filtered(u, 5, &filter).into_iter().enumerate() {
+        for (rank, (i, score)) in m
+            .recommend_filtered(u, 5, &filter)
+            .unwrap()
+            .into_iter()
+            .enumerate()
+        {
             let line = lines.next().unwrap();
             assert_eq!(
                 line,

@@ -38,11 +38,11 @@ fn saved_and_loaded_model_is_identical() {
         assert!(close(a.loss.total(), b.loss.total()), "{a:?} {b:?}");
     }
     assert_eq!(back.train(), m.train());
-    let f = Filter::new(true);
+    let f = Filter::new().exclude_seen(true);
     for u in 0..m.n_users() {
         assert_eq!(
-            back.recommend_filtered(u, 5, &f),
-            m.recommend_filtered(u, 5, &f)
+            back.recommend_filtered(u, 5, &f).unwrap(),
+            m.recommend_filtered(u, 5, &f).unwrap()
         );
         assert_eq!(back.recommend(u, 5, true), m.recommend(u, 5, true));
     }

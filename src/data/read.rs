@@ -10,7 +10,7 @@ use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 
-use crate::data::{Interactions, InteractionsBuilder};
+use crate::data::{IdMap, Interactions, InteractionsBuilder};
 use crate::error::{Error, Result};
 
 /// Which columns hold what (0-based).
@@ -281,6 +281,52 @@ pub fn read_interactions_from<R: Read>(
     let mut b = InteractionsBuilder::new();
     read_into(BufReader::new(reader), &path, opts, &mut b)?;
     b.build()
+}
+
+/// Read a file of item ids, one per line (blank lines and `#` comments
+/// skipped), into item indices. An id the model does not know is an
+/// [`Error::Parse`] naming the file and line; an empty file is
+/// [`Error::EmptyInput`].
+pub fn read_id_list(path: &Path, ids: &IdMap, kind: &'static str) -> Result<Vec<u32>> {
+    let reader = open(path)?;
+    let mut out = Vec::new();
+    for (n, line) in reader.lines().enumerate() {
+        let line = line.map_err(|e| match e.kind() {
+            std::io::ErrorKind::InvalidData => Error::Parse {
+                path: path.to_path_buf(),
+                line: n as u64 + 1,
+                message: "not valid UTF-8 text".into(),
+            },
+            _ => Error::io(path, e),
+        })?;
+        let id = line.trim();
+        if id.is_empty() || id.starts_with('#') {
+            continue;
+        }
+        if id.contains('\0') {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                line: n as u64 + 1,
+                message: "binary data (NUL byte): not a text file".into(),
+            });
+        }
+        match ids.get(id) {
+            Some(i) => out.push(i),
+            None => {
+                return Err(Error::Parse {
+                    path: path.to_path_buf(),
+                    line: n as u64 + 1,
+                    message: format!("unknown {kind} id {id:?}"),
+                })
+            }
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::EmptyInput {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -114,10 +114,10 @@ impl Filter {
     pub fn allows(&self, id: u32) -> bool {
         self.exclude
             .as_ref()
-            .map_or(true, |e| e.binary_search(&id).is_err())
+            .is_none_or(|e| e.binary_search(&id).is_err())
             && self
                 .candidates
                 .as_ref()
-                .map_or(true, |c| c.binary_search(&id).is_ok())
+                .is_none_or(|c| c.binary_search(&id).is_ok())
     }
 }

@@ -425,7 +425,7 @@ where
     if let Some(a) = &allowed {
         assert!(
             a.windows(2).all(|w| w[0] < w[1])
-                && a.last().map_or(true, |&t| (t as usize) < targets.rows()),
+                && a.last().is_none_or(|&t| (t as usize) < targets.rows()),
             "top_k_all: allowed targets must be increasing and in range"
         );
     }
@@ -524,7 +524,7 @@ mod tests {
             let x = Factors::random_normal(m, k, 1.0, seed);
             let y = Factors::random_normal(n, k, 1.0, seed + 7);
             let packed = Packed::new(&y, None);
-            let excluded = |q: usize, t: u32| (q + t as usize) % 5 == 0;
+            let excluded = |q: usize, t: u32| (q + t as usize).is_multiple_of(5);
             let run = |kernel: &'static str| {
                 let mut st = BlockState {
                     lists: (0..m).map(|_| TopK::new(9)).collect(),

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 
 /// Set the size of rayon's global pool (`None`: one thread per core).
 pub fn init_threads(threads: Option<usize>) -> Result<()> {
@@ -62,4 +62,18 @@ pub fn csv_field(w: &mut dyn Write, s: &str) -> std::io::Result<()> {
     } else {
         w.write_all(s.as_bytes())
     }
+}
+
+/// `--delimiter`: one ASCII character, `tab` or `space`; `None`: detect.
+pub fn parse_delimiter(s: Option<&str>) -> Result<Option<u8>> {
+    s.map(delimiter_byte).transpose()
+}
+
+fn delimiter_byte(s: &str) -> Result<u8> {
+    Ok(match s {
+        "tab" | "\\t" | "\t" => b'\t',
+        "space" | " " => ials::data::read::WHITESPACE,
+        s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
+        _ => bail!("invalid --delimiter {s:?}: give one ASCII character, `tab` or `space`"),
+    })
 }

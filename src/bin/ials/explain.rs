@@ -49,7 +49,10 @@ pub fn run(a: Args) -> Result<()> {
         e.contributions.len()
     );
     let (top, rest) = e.top(a.top);
-    println!("{:>5}  {:>14}  {:>7}  item", "rank", "contribution", "share");
+    println!(
+        "{:>5}  {:>14}  {:>7}  item",
+        "rank", "contribution", "share"
+    );
     let share = |c: f64| {
         if e.score != 0.0 {
             format!("{:>6.1}%", 100.0 * c / e.score)
@@ -58,11 +61,22 @@ pub fn run(a: Args) -> Result<()> {
         }
     };
     for (r, &(j, c)) in top.iter().enumerate() {
-        println!("{:>5}  {:>14.6}  {}  {}", r + 1, c, share(c), model.items().id(j));
+        println!(
+            "{:>5}  {:>14.6}  {}  {}",
+            r + 1,
+            c,
+            share(c),
+            model.items().id(j)
+        );
     }
     let others = e.contributions.len() - top.len();
     if others > 0 {
-        println!("{:>5}  {:>14.6}  {}  ({others} other items)", "", rest, share(rest));
+        println!(
+            "{:>5}  {:>14.6}  {}  ({others} other items)",
+            "",
+            rest,
+            share(rest)
+        );
     }
     Ok(())
 }

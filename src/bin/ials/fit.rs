@@ -87,15 +87,6 @@ pub struct Args {
     quiet: bool,
 }
 
-pub fn parse_delimiter(s: &str) -> Result<u8> {
-    Ok(match s {
-        "tab" | "\\t" | "\t" => b'\t',
-        "space" | " " => ials::data::read::WHITESPACE,
-        s if s.len() == 1 && s.is_ascii() => s.as_bytes()[0],
-        _ => bail!("invalid --delimiter {s:?}: give one ASCII character, `tab` or `space`"),
-    })
-}
-
 fn parse_columns(s: &str) -> Result<Columns> {
     let nums: Vec<usize> = s
         .split(',')
@@ -155,7 +146,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let params = b.check()?;
     let opts = ReadOptions {
-        delimiter: a.delimiter.as_deref().map(parse_delimiter).transpose()?,
+        delimiter: common::parse_delimiter(a.delimiter.as_deref())?,
         header: a.header,
         columns: match &a.columns {
             Some(c) => parse_columns(c)?,

@@ -3,11 +3,13 @@
 mod bench;
 mod common;
 mod demo;
+mod explain;
 mod export;
 mod fit;
 mod info;
 mod recommend;
 mod similar;
+mod update;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +38,10 @@ enum Command {
     Similar(similar::Args),
     /// Format version, sizes, params and loss history of a model.
     Info(info::Args),
+    /// Split the score of (user, item) over the items the user consumed.
+    Explain(explain::Args),
+    /// Add new users, items and interactions to a model, re-solving only the rows they touch.
+    Update(update::Args),
 }
 
 fn main() {
@@ -48,6 +54,8 @@ fn main() {
         Command::Recommend(args) => recommend::run(args),
         Command::Similar(args) => similar::run(args),
         Command::Info(args) => info::run(args),
+        Command::Explain(args) => explain::run(args),
+        Command::Update(args) => update::run(args),
     };
     if let Err(e) = result {
         // Print the cause chain, skipping causes already quoted by their parent.

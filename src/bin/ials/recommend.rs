@@ -1,17 +1,19 @@
 //! `ials recommend`: top-k items per user, streamed as CSV in user order.
+//!
+//! Scores come from the blocked, parallel top-k kernel of [`ials::serve`]:
+//! memory beyond the model is a few blocks of result lists, whatever the
+//! number of users. `--history FILE` folds in the users of a history file
+//! (new or known) by one exact row solve each, and ranks for them.
 
 use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use ials::filter::read_id_list;
-use ials::{Filter, Model};
-use rayon::prelude::*;
+use ials::data::read::{read_id_list, ReadOptions};
+use ials::serve::recommend_history;
+use ials::{Factors, Filter, Model};
 
 use crate::common;
-
-/// Users scored at once: memory is bounded by one chunk of result lists.
-pub const CHUNK: usize = 4096;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,18 +21,30 @@ pub struct Args {
     #[arg(long)]
     model: PathBuf,
     /// Recommend for every user of the model.
-    #[arg(long, conflicts_with = "users")]
+    #[arg(long, conflicts_with_all = ["users", "history"])]
     all: bool,
     /// File of user ids, one per line.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "history")]
     users: Option<PathBuf>,
+    /// File of `user,item[,value]` rows: each user's whole history, whether or
+    /// not the user was in training. Users are folded in (one exact solve
+    /// against the item factors); unknown items are reported, not fatal.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// Field delimiter of `--history` (one character, or `tab`); detected
+    /// when absent.
+    #[arg(long)]
+    delimiter: Option<String>,
+    /// The `--history` file's first line is a header.
+    #[arg(long)]
+    header: bool,
     /// Items per user.
     #[arg(long, default_value_t = 10)]
     k: usize,
     /// Output CSV (`-`: standard output).
     #[arg(long)]
     output: PathBuf,
-    /// Keep the user's training items (excluded by default).
+    /// Keep the user's training (or history) items (excluded by default).
     #[arg(long)]
     include_seen: bool,
     /// File of item ids never to recommend, one per line.
@@ -42,66 +56,129 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
-}
-
-/// Top-k lists of `users`, in order. Brute force for now; a blocked
-/// kernel can replace this function without touching the output path.
-pub fn recommend_chunk(
-    model: &Model,
-    users: &[u32],
-    k: usize,
-    filter: &Filter,
-) -> Vec<Vec<(u32, f32)>> {
-    users
-        .par_iter()
-        .map(|&u| model.recommend_filtered(u as usize, k, filter))
-        .collect()
+    /// No summary on standard error.
+    #[arg(long)]
+    quiet: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if !a.all && a.users.is_none() {
-        bail!("give --all or --users FILE");
+    if !a.all && a.users.is_none() && a.history.is_none() {
+        bail!("give --all, --users FILE or --history FILE");
     }
     if a.k == 0 {
         bail!("--k must be at least 1");
     }
+    let delimiter = common::parse_delimiter(a.delimiter.as_deref())?;
     common::check_output_parent(&a.output)?;
     common::init_threads(a.threads)?;
     let model = Model::load(&a.model)?;
-    let users: Vec<u32> = match &a.users {
-        Some(p) => read_id_list(p, model.users(), "user")?,
-        None => (0..model.n_users() as u32).collect(),
-    };
-    let mut filter = Filter::new(!a.include_seen);
+    let mut filter = Filter::new().exclude_seen(!a.include_seen);
     if let Some(p) = &a.exclude {
-        filter = filter.with_exclude(read_id_list(p, model.items(), "item")?);
+        filter = filter.exclude(read_id_list(p, model.items(), "item")?);
     }
     if let Some(p) = &a.candidates {
-        filter = filter.with_candidates(read_id_list(p, model.items(), "item")?);
+        filter = filter.candidates(read_id_list(p, model.items(), "item")?);
     }
-    common::write_output(&a.output, |w| write_all(&model, &users, a.k, &filter, w))
+    if let Some(h) = &a.history {
+        let opts = ReadOptions {
+            delimiter,
+            header: a.header,
+            ..ReadOptions::default()
+        };
+        let recs = recommend_history(&model, h, &opts, a.k, &filter)?;
+        if !recs.unknown_items.is_empty() {
+            let lines: u64 = recs.unknown_items.iter().map(|(_, n)| n).sum();
+            let shown: Vec<&str> = recs
+                .unknown_items
+                .iter()
+                .take(5)
+                .map(|(id, _)| id.as_str())
+                .collect();
+            eprintln!(
+                "warning: {}: {} item ids the model does not know ({} lines skipped), e.g. {}",
+                h.display(),
+                recs.unknown_items.len(),
+                lines,
+                shown.join(", ")
+            );
+        }
+        let empty = recs.users.iter().filter(|u| u.known_items == 0).count();
+        if empty > 0 {
+            eprintln!(
+                "warning: {empty} users of {} have no known item and get no recommendations",
+                h.display()
+            );
+        }
+        return common::write_output(&a.output, |w| {
+            w.write_all(b"user,item,rank,score\n")?;
+            for u in &recs.users {
+                write_list(w, &model, &u.id, &u.recommendations)?;
+            }
+            Ok(())
+        });
+    }
+    let started = std::time::Instant::now();
+    let n = match &a.users {
+        Some(p) => {
+            let users = read_id_list(p, model.users(), "user")?;
+            let k = model.user_factors().k();
+            let mut x = Factors::zeros(users.len(), k);
+            for (r, &u) in users.iter().enumerate() {
+                x.row_mut(r)
+                    .copy_from_slice(model.user_factors().row(u as usize));
+            }
+            common::write_output(&a.output, |w| {
+                w.write_all(b"user,item,rank,score\n")?;
+                model.recommend_rows::<std::io::Error, _, _>(
+                    &x,
+                    |r| model.user_history(users[r] as usize).indices,
+                    a.k,
+                    &filter,
+                    |r, list| write_list(w, &model, model.users().id(users[r]), list),
+                )
+            })?;
+            users.len()
+        }
+        None => {
+            common::write_output(&a.output, |w| write_all(&model, a.k, &filter, w))?;
+            model.n_users()
+        }
+    };
+    if !a.quiet {
+        let s = started.elapsed().as_secs_f64();
+        eprintln!(
+            "{n} users, top {} each in {s:.2}s ({:.0} users/s)",
+            a.k,
+            n as f64 / s.max(1e-9)
+        );
+    }
+    Ok(())
 }
 
-/// Stream `user,item,rank,score` rows for `users`, chunk after chunk.
+/// Stream `user,item,rank,score` rows for every user of the model.
 pub fn write_all(
     model: &Model,
-    users: &[u32],
     k: usize,
     filter: &Filter,
     w: &mut dyn Write,
 ) -> std::io::Result<()> {
     w.write_all(b"user,item,rank,score\n")?;
-    for chunk in users.chunks(CHUNK) {
-        let lists = recommend_chunk(model, chunk, k, filter);
-        for (&u, list) in chunk.iter().zip(&lists) {
-            let uid = model.users().id(u);
-            for (rank, &(i, s)) in list.iter().enumerate() {
-                common::csv_field(w, uid)?;
-                w.write_all(b",")?;
-                common::csv_field(w, model.items().id(i))?;
-                writeln!(w, ",{},{}", rank + 1, s)?;
-            }
-        }
+    model.recommend_all::<std::io::Error, _>(k, filter, |u, list| {
+        write_list(w, model, model.users().id(u as u32), list)
+    })
+}
+
+fn write_list(
+    w: &mut dyn Write,
+    model: &Model,
+    uid: &str,
+    list: &[(u32, f32)],
+) -> std::io::Result<()> {
+    for (rank, &(i, s)) in list.iter().enumerate() {
+        common::csv_field(w, uid)?;
+        w.write_all(b",")?;
+        common::csv_field(w, model.items().id(i))?;
+        writeln!(w, ",{},{}", rank + 1, s)?;
     }
     Ok(())
 }

@@ -1,14 +1,15 @@
-//! `ials similar`: the k most similar items (cosine of item factors).
+//! `ials similar`: the k most similar items (or users) by the cosine of their
+//! factors, with the blocked top-k kernel of [`ials::serve`], streamed as CSV.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use ials::filter::read_id_list;
-use ials::Model;
-use rayon::prelude::*;
+use ials::data::read::read_id_list;
+use ials::serve::recommend::normalized;
+use ials::serve::topk::top_k_all;
+use ials::{Factors, Filter, IdMap, Model};
 
 use crate::common;
-use crate::recommend::CHUNK;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -16,52 +17,88 @@ pub struct Args {
     #[arg(long)]
     model: PathBuf,
     /// File of item ids, one per line.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["all_items", "users", "all_users"])]
     items: Option<PathBuf>,
     /// Every item of the model.
-    #[arg(long, conflicts_with = "items")]
+    #[arg(long, conflicts_with_all = ["users", "all_users"])]
     all_items: bool,
-    /// Similar items per item.
+    /// File of user ids, one per line (similar users).
+    #[arg(long, conflicts_with = "all_users")]
+    users: Option<PathBuf>,
+    /// Every user of the model (similar users).
+    #[arg(long)]
+    all_users: bool,
+    /// Similar rows per query.
     #[arg(long, default_value_t = 10)]
     k: usize,
-    /// Output CSV `item,similar,rank,score` (`-`: standard output).
+    /// Output CSV `item,similar,rank,score` (or `user,similar,…`; `-`:
+    /// standard output).
     #[arg(long)]
     output: PathBuf,
+    /// File of ids never to return, one per line.
+    #[arg(long)]
+    exclude: Option<PathBuf>,
+    /// File of ids to return from, one per line.
+    #[arg(long)]
+    candidates: Option<PathBuf>,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if !a.all_items && a.items.is_none() {
-        bail!("give --all-items or --items FILE");
-    }
+    let (kind, list, all) = if a.items.is_some() || a.all_items {
+        ("item", &a.items, a.all_items)
+    } else if a.users.is_some() || a.all_users {
+        ("user", &a.users, a.all_users)
+    } else {
+        bail!("give --all-items, --items FILE, --all-users or --users FILE");
+    };
     if a.k == 0 {
         bail!("--k must be at least 1");
     }
     common::check_output_parent(&a.output)?;
     common::init_threads(a.threads)?;
     let model = Model::load(&a.model)?;
-    let items: Vec<u32> = match &a.items {
-        Some(p) => read_id_list(p, model.items(), "item")?,
-        None => (0..model.n_items() as u32).collect(),
+    let (ids, factors): (&IdMap, &Factors) = match kind {
+        "item" => (model.items(), model.item_factors()),
+        _ => (model.users(), model.user_factors()),
     };
+    let mut filter = Filter::new();
+    if let Some(p) = &a.exclude {
+        filter = filter.exclude(read_id_list(p, ids, kind)?);
+    }
+    if let Some(p) = &a.candidates {
+        filter = filter.candidates(read_id_list(p, ids, kind)?);
+    }
+    let allowed = filter.allowed_targets(factors.rows(), kind)?;
+    let queries: Vec<u32> = match list {
+        Some(p) if !all => read_id_list(p, ids, kind)?,
+        _ => (0..factors.rows() as u32).collect(),
+    };
+    let nf = normalized(factors);
+    let mut q = Factors::zeros(queries.len(), nf.k());
+    for (r, &i) in queries.iter().enumerate() {
+        q.row_mut(r).copy_from_slice(nf.row(i as usize));
+    }
     common::write_output(&a.output, |w| {
-        w.write_all(b"item,similar,rank,score\n")?;
-        for chunk in items.chunks(CHUNK) {
-            let lists: Vec<Vec<(u32, f32)>> = chunk
-                .par_iter()
-                .map(|&i| model.similar_items(i as usize, a.k))
-                .collect();
-            for (&i, list) in chunk.iter().zip(&lists) {
+        writeln!(w, "{kind},similar,rank,score")?;
+        top_k_all::<_, _, std::io::Error>(
+            &q,
+            &nf,
+            allowed,
+            a.k,
+            |r, j| j == queries[r],
+            |r, list| {
+                let qid = ids.id(queries[r]);
                 for (rank, &(j, s)) in list.iter().enumerate() {
-                    common::csv_field(w, model.items().id(i))?;
+                    common::csv_field(w, qid)?;
                     w.write_all(b",")?;
-                    common::csv_field(w, model.items().id(j))?;
+                    common::csv_field(w, ids.id(j))?;
                     writeln!(w, ",{},{}", rank + 1, s)?;
                 }
-            }
-        }
-        Ok(())
+                Ok(())
+            },
+        )
     })
 }

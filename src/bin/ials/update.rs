@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{Context, Result};
 use ials::data::read::{read_interactions, ReadOptions};
 use ials::serve::UpdateOptions;
 use ials::Model;
@@ -27,7 +27,7 @@ pub struct Args {
     /// Full sweeps over all rows afterwards (0: rows without new data stay as they were).
     #[arg(long, default_value_t = 0)]
     sweeps: usize,
-    /// Field delimiter (one character, or `tab`); detected when absent.
+    /// Field delimiter: one character, or `tab` / `space` (default: detected).
     #[arg(long)]
     delimiter: Option<String>,
     /// The input's first line is a header.
@@ -39,12 +39,7 @@ pub fn run(a: Args) -> Result<()> {
     let t = Instant::now();
     let mut model = Model::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
-    let delimiter = match a.delimiter.as_deref() {
-        None => None,
-        Some("tab" | "\\t") => Some(b'\t'),
-        Some(d) if d.len() == 1 => Some(d.as_bytes()[0]),
-        Some(d) => bail!("--delimiter must be one character or `tab`, got {d:?}"),
-    };
+    let delimiter = crate::common::parse_delimiter(a.delimiter.as_deref())?;
     let opts = ReadOptions {
         delimiter,
         header: a.header,
