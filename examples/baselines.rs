@@ -13,12 +13,29 @@ use ials::eval::*;
 use ials::{ConfidenceKind, Interactions, Params};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let root = std::env::args().nth(1).unwrap_or_else(|| "../shared/datasets".into());
+    let root = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "../shared/datasets".into());
     let sets: [(&str, Format, &str, Option<f32>); 4] = [
         ("ml-100k (>=4)", Format::Ml100k, "ml-100k/u.data", Some(4.0)),
-        ("ml-latest-small (>=4)", Format::MovieLensCsv, "ml-latest-small/ratings.csv", Some(4.0)),
-        ("lastfm-hetrec", Format::LastfmHetrec, "hetrec2011-lastfm-2k/user_artists.dat", None),
-        ("citeulike-a", Format::Citeulike, "citeulike-a/users.dat", None),
+        (
+            "ml-latest-small (>=4)",
+            Format::MovieLensCsv,
+            "ml-latest-small/ratings.csv",
+            Some(4.0),
+        ),
+        (
+            "lastfm-hetrec",
+            Format::LastfmHetrec,
+            "hetrec2011-lastfm-2k/user_artists.dat",
+            None,
+        ),
+        (
+            "citeulike-a",
+            Format::Citeulike,
+            "citeulike-a/users.dat",
+            None,
+        ),
     ];
     let only = std::env::args().nth(2);
     println!("| data | model | Recall@20 | NDCG@20 | setting |");
@@ -38,9 +55,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let ev = Evaluator::new(&train, &test)?.k(20);
         let vev = Evaluator::new(&fit, &valid)?.k(20);
         let row = |model: &str, m: RankingMetrics, s: String| {
-            println!("| {name} | {model} | {:.4} | {:.4} | {s} |", m.recall, m.ndcg)
+            println!(
+                "| {name} | {model} | {:.4} | {:.4} | {s} |",
+                m.recall, m.ndcg
+            )
         };
-        row("popularity", ev.evaluate(&Popularity::fit(&train)), String::new());
+        row(
+            "popularity",
+            ev.evaluate(&Popularity::fit(&train)),
+            String::new(),
+        );
         let best_nn = [20usize, 50, 100, 200]
             .into_iter()
             .max_by(|&a, &b| {
@@ -48,7 +72,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 r(a).total_cmp(&r(b))
             })
             .unwrap();
-        row("item-kNN", ev.evaluate(&ItemKnn::fit(&train, best_nn)), format!("neighbours {best_nn}"));
+        row(
+            "item-kNN",
+            ev.evaluate(&ItemKnn::fit(&train, best_nn)),
+            format!("neighbours {best_nn}"),
+        );
         match Ease::fit(&fit, 100.0, 5000) {
             Err(e) => println!("| {name} | EASE | – | – | refused: {e} |"),
             Ok(_) => {
@@ -59,15 +87,27 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         best = (l, r);
                     }
                 }
-                row("EASE", ev.evaluate(&Ease::fit(&train, best.0, 5000)?), format!("λ {}", best.0));
+                row(
+                    "EASE",
+                    ev.evaluate(&Ease::fit(&train, best.0, 5000)?),
+                    format!("λ {}", best.0),
+                );
             }
         }
         let p = Params::default();
         let m = p.fit(&train)?;
-        row("iALS defaults", ev.evaluate(&FactorScorer::new(m.user_factors(), m.item_factors())), "Params::default()".into());
+        row(
+            "iALS defaults",
+            ev.evaluate(&FactorScorer::new(m.user_factors(), m.item_factors())),
+            "Params::default()".into(),
+        );
         let (p, note) = grid(&fit, &valid)?;
         let m = p.fit(&train)?;
-        row("iALS tuned (grid)", ev.evaluate(&FactorScorer::new(m.user_factors(), m.item_factors())), note);
+        row(
+            "iALS tuned (grid)",
+            ev.evaluate(&FactorScorer::new(m.user_factors(), m.item_factors())),
+            note,
+        );
     }
     Ok(())
 }

@@ -261,3 +261,66 @@ fn early_stopping_keeps_the_best_iteration() {
         model.item_factors().as_slice()
     );
 }
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_eval_external_embeddings_equal_ials_baseline() {
+    use std::io::Write;
+    let data = synth(21);
+    let (train, test) = random_holdout(&data, 0.2, 21).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, d: &Interactions| {
+        let p = dir.path().join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        for (u, i, v) in d.triplets() {
+            writeln!(f, "{},{},{}", d.users().id(u), d.items().id(i), v).unwrap();
+        }
+        p
+    };
+    let (trp, tep) = (write("train.csv", &train), write("test.csv", &test));
+    // Fit the model the CLI will fit (default params) on the train file as
+    // the CLI reads it, and export its embeddings with their ids.
+    let read = ials::data::read::read_interactions(&trp, &Default::default()).unwrap();
+    let model = Params::default().fit(&read).unwrap();
+    let (x, y) = (model.user_factors(), model.item_factors());
+    ials::io::npy::save_f32(&dir.path().join("U.npy"), x.rows(), x.k(), x.as_slice()).unwrap();
+    ials::io::npy::save_f32(&dir.path().join("V.npy"), y.rows(), y.k(), y.as_slice()).unwrap();
+    std::fs::write(dir.path().join("users.txt"), read.users().ids().join("\n")).unwrap();
+    std::fs::write(dir.path().join("items.txt"), read.items().ids().join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ials"))
+        .current_dir(dir.path())
+        .args([
+            "eval",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--baseline",
+            "ials,popularity",
+            "--json",
+        ])
+        .args([
+            "--user-factors",
+            "U.npy",
+            "--item-factors",
+            "V.npy",
+            "--users",
+            "users.txt",
+            "--items",
+            "items.txt",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = tep;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows[0]["model"], "ials");
+    assert_eq!(rows[2]["model"], "external");
+    assert_eq!(rows[0]["metrics"], rows[2]["metrics"]);
+    assert!(rows[0]["metrics"]["recall"].as_f64().unwrap() > 0.0);
+}

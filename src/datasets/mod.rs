@@ -29,7 +29,11 @@ pub enum Format {
 /// is `>= min_value` are kept and every kept value becomes 1 (ratings to
 /// positives, e.g. `Some(4.0)` for "ratings ≥ 4"; Liang 2018 uses 3.5 on
 /// ML-20M).
-pub fn load(format: Format, path: impl AsRef<Path>, min_value: Option<f32>) -> Result<Interactions> {
+pub fn load(
+    format: Format,
+    path: impl AsRef<Path>,
+    min_value: Option<f32>,
+) -> Result<Interactions> {
     let path = path.as_ref();
     if format == Format::Citeulike {
         return load_citeulike(path);
@@ -129,14 +133,21 @@ mod tests {
         assert_eq!((d.n_users(), d.nnz()), (2, 3));
         std::fs::write(&p, "2 0 5\n3 3").unwrap();
         let e = load(Format::Citeulike, &p, None).unwrap_err().to_string();
-        assert!(e.contains("line 2: the line announces 3 items but lists 1"), "{e}");
+        assert!(
+            e.contains("line 2: the line announces 3 items but lists 1"),
+            "{e}"
+        );
     }
 
     #[test]
     fn ml1m_double_colon_and_threshold() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ratings.dat");
-        std::fs::write(&p, "1::10::5::978300760\n1::11::3::978300761\n2::10::4::1\n").unwrap();
+        std::fs::write(
+            &p,
+            "1::10::5::978300760\n1::11::3::978300761\n2::10::4::1\n",
+        )
+        .unwrap();
         let d = load(Format::Ml1m, &p, Some(4.0)).unwrap();
         assert_eq!(d.nnz(), 2);
         assert!(d.triplets().all(|t| t.2 == 1.0));

@@ -3,6 +3,7 @@
 
 pub mod baselines;
 pub mod early_stopping;
+pub mod io;
 pub mod metrics;
 pub mod scorer;
 pub mod split;

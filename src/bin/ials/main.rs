@@ -1,6 +1,7 @@
 //! The `ials` command line: one file per subcommand.
 
 mod demo;
+mod eval;
 
 use clap::{Parser, Subcommand};
 
@@ -17,12 +18,15 @@ enum Command {
     /// Generate a seeded synthetic data set, fit, print the loss per iteration
     /// and Recall@20 against popularity.
     Demo(demo::Args),
+    /// Score baselines, an iALS fit or external embeddings on a train/test split.
+    Eval(eval::Args),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
+        Command::Eval(args) => eval::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
