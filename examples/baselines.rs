@@ -129,7 +129,7 @@ fn grid(fit: &Interactions, valid: &Interactions) -> Result<(Params, String), ia
                         .seed(1)
                         .check()?;
                     let (m, s) = fit_with_early_stopping(&p, fit, valid, Metric::recall(20), 2)?;
-                    if best.as_ref().is_none_or(|b| s.best_value() > b.0) {
+                    if best.as_ref().map_or(true, |b| s.best_value() > b.0) {
                         best = Some((s.best_value(), m.params().clone()));
                     }
                 }

@@ -191,6 +191,7 @@ fn baselines_score_and_ease_refuses_large() {
 }
 
 #[test]
+#[allow(clippy::needless_range_loop)]
 fn ease_matches_its_definition_on_tiny_data() {
     // B_{:,j} = e_j − P_{:,j}/P_jj, so (G + λI) B_{:,j} = (G + λI)_{:,j} − e_j/P_jj:
     // every row i ≠ j of (G + λI) B_{:,j} equals (G + λI)_{ij}, and B_jj = 0.

@@ -7,6 +7,9 @@ use crate::data::read::{for_each_record, open, ReadOptions};
 use crate::data::{IdMap, Interactions};
 use crate::error::Result;
 
+/// `(user, item, value)` by index.
+pub type Triplets = Vec<(u32, u32, f32)>;
+
 /// Read `path` into the index space of `users` x `items`. Lines whose user
 /// or item is unknown are dropped unless `add_users`, in which case new
 /// users are appended to `users` (fold-in files of held-out users). Returns
@@ -17,7 +20,7 @@ pub fn read_aligned(
     users: &mut IdMap,
     items: &IdMap,
     add_users: bool,
-) -> Result<(Vec<(u32, u32, f32)>, usize)> {
+) -> Result<(Triplets, usize)> {
     let mut out = Vec::new();
     let mut dropped = 0;
     for_each_record(open(path)?, path, opts, |r| {

@@ -75,6 +75,7 @@ pub fn random_holdout(
     Ok((assemble(data, train)?, assemble(data, test)?))
 }
 
+#[allow(clippy::needless_range_loop)]
 /// Leave-k-out: `k` items of every user with more than `k` interactions go
 /// to the test set (users with `k` or fewer stay whole in train). With
 /// `timestamps` (aligned with the user-major non-zeros of `data`, see
