@@ -19,14 +19,14 @@ enum Command {
     /// and Recall@20 against popularity.
     Demo(demo::Args),
     /// Score baselines, an iALS fit or external embeddings on a train/test split.
-    Eval(eval::Args),
+    Eval(Box<eval::Args>),
 }
 
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
-        Command::Eval(args) => eval::run(args),
+        Command::Eval(args) => eval::run(*args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
