@@ -325,3 +325,36 @@ fn cli_eval_external_embeddings_equal_ials_baseline() {
     assert_eq!(rows[0]["metrics"], rows[2]["metrics"]);
     assert!(rows[0]["metrics"]["recall"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn tune_is_tiny_deterministic_and_sees_only_its_input() {
+    use ials::eval::tune::{tune, TuneConfig};
+    let data = synth(31);
+    // The test part is never passed: tune carves validation out of `train`.
+    let (train, _test) = random_holdout(&data, 0.2, 31).unwrap();
+    let cfg = TuneConfig {
+        trials: 3,
+        small_factors: 4,
+        factors: vec![8],
+        top: 1,
+        max_iterations: 4,
+        seed: 31,
+        ..Default::default()
+    };
+    let base = Params::builder().threads(1).check().unwrap();
+    let a = tune(&train, &base, &cfg, |_| {}).unwrap();
+    let b = tune(&train, &base, &cfg, |_| {}).unwrap();
+    assert_eq!(a.trials.len(), 4);
+    let best = a.trials.iter().map(|t| t.value).fold(f64::MIN, f64::max);
+    assert!(a
+        .trials
+        .iter()
+        .any(|t| t.value == best && t.params == a.best));
+    assert_eq!(a.best, b.best);
+    assert_eq!(
+        a.model.item_factors().as_slice(),
+        b.model.item_factors().as_slice()
+    );
+    // The refit is on all of the input.
+    assert_eq!(a.model.train().nnz(), train.nnz());
+}

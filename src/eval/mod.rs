@@ -7,6 +7,7 @@ pub mod io;
 pub mod metrics;
 pub mod scorer;
 pub mod split;
+pub mod tune;
 
 pub use baselines::{Ease, ItemKnn, Popularity, EASE_MAX_ITEMS};
 pub use early_stopping::{fit_with_early_stopping, EarlyStopping};

@@ -2,6 +2,8 @@
 
 mod demo;
 mod eval;
+mod split;
+mod tune;
 
 use clap::{Parser, Subcommand};
 
@@ -20,6 +22,10 @@ enum Command {
     Demo(demo::Args),
     /// Score baselines, an iALS fit or external embeddings on a train/test split.
     Eval(Box<eval::Args>),
+    /// Seeded train/test splits: per-user holdout, leave-k-out, strong generalization.
+    Split(split::Args),
+    /// Tune iALS on a validation split of the input; save the refitted best model.
+    Tune(tune::Args),
 }
 
 fn main() {
@@ -27,6 +33,8 @@ fn main() {
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Eval(args) => eval::run(*args),
+        Command::Split(args) => split::run(args),
+        Command::Tune(args) => tune::run(args),
     };
     if let Err(e) = result {
         eprintln!("error: {e:#}");
