@@ -52,6 +52,7 @@
 
 pub mod confidence;
 pub mod data;
+pub mod datasets;
 pub mod error;
 pub mod eval;
 pub mod factors;

@@ -1,7 +1,21 @@
-//! Evaluation: splits, ranking metrics and baselines.
+//! Evaluation: splits, ranking metrics, scorers, baselines and early
+//! stopping, all on one protocol (train items excluded from the ranking).
 
+pub mod baselines;
+pub mod early_stopping;
+pub mod io;
 pub mod metrics;
+pub mod scorer;
 pub mod split;
+pub mod tune;
 
-pub use metrics::{evaluate_scorer, ndcg_at_k, recall_at_k, RankingMetrics};
-pub use split::random_holdout;
+pub use baselines::{Ease, ItemKnn, Popularity, EASE_MAX_ITEMS};
+pub use early_stopping::{fit_with_early_stopping, EarlyStopping};
+pub use metrics::{
+    auc, average_precision_at_k, evaluate_scorer, hit_rate_at_k, ndcg_at_k, precision_at_k,
+    recall_at_k, reciprocal_rank_at_k, Evaluator, Metric, MetricKind, RankingMetrics,
+};
+pub use scorer::{FactorScorer, FoldInScorer, ScoreScratch, Scorer};
+pub use split::{
+    leave_k_out, random_holdout, strong_generalization, HeldOut, StrongConfig, StrongSplit,
+};

@@ -1,37 +1,67 @@
-//! Seeded train/test splits.
+//! Seeded train/test splits. Every split keeps the id maps of its input, so
+//! all the parts share one index space, and draws its randomness from a
+//! ChaCha8 generator seeded by `seed` (reproducible on any machine and
+//! thread count).
+//!
+//! - [`random_holdout`]: a fraction of each user's items.
+//! - [`leave_k_out`]: `k` items per user, the latest ones when timestamps
+//!   are given.
+//! - [`strong_generalization`]: held-out users, each split into a fold-in
+//!   part and an evaluation part (Liang et al. 2018; Rendle et al. 2022).
 
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
 
 use crate::data::interactions::csr_from_triplets;
 use crate::data::Interactions;
-use crate::error::Result;
+use crate::error::{Error, Result};
+
+type Triplet = (u32, u32, f32);
+
+fn assemble(data: &Interactions, triplets: Vec<Triplet>) -> Result<Interactions> {
+    let (m, n) = (data.n_users(), data.n_items());
+    let csr = csr_from_triplets(m, n, triplets);
+    Interactions::from_csr(data.users().clone(), data.items().clone(), csr)
+}
+
+/// `round(fraction * n)` clamped to `[1, n − 1]` (0 when `n < 2`).
+fn holdout_count(fraction: f64, n: usize) -> usize {
+    if n < 2 {
+        0
+    } else {
+        ((fraction * n as f64).round() as usize).clamp(1, n - 1)
+    }
+}
+
+fn check_fraction(fraction: f64) -> Result<()> {
+    if !(fraction.is_finite() && fraction > 0.0 && fraction < 1.0) {
+        return Err(Error::Shape(format!(
+            "the holdout fraction must be in (0, 1), got {fraction}"
+        )));
+    }
+    Ok(())
+}
 
 /// Random per-user holdout: for each user with at least two interactions,
 /// `round(fraction * |S_u|)` of its items (at least one, and never all) go to
 /// the test set. Both sides keep the id maps of `data`, so indices agree.
-/// The user rows are shuffled with a ChaCha8 generator seeded by `seed`
-/// (reproducible; independent of threads).
 pub fn random_holdout(
     data: &Interactions,
     fraction: f64,
     seed: u64,
 ) -> Result<(Interactions, Interactions)> {
+    check_fraction(fraction)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut train = Vec::with_capacity(data.nnz());
     let mut test = Vec::new();
     let mut order: Vec<usize> = Vec::new();
     for u in 0..data.n_users() {
         let row = data.user_row(u);
-        let n = row.len();
-        let take = if n >= 2 {
-            ((fraction * n as f64).round() as usize).clamp(1, n - 1)
-        } else {
-            0
-        };
+        let take = holdout_count(fraction, row.len());
         order.clear();
-        order.extend(0..n);
+        order.extend(0..row.len());
         order.shuffle(&mut rng);
         for (rank, &j) in order.iter().enumerate() {
             let t = (u as u32, row.indices[j], row.values[j]);
@@ -42,11 +72,181 @@ pub fn random_holdout(
             }
         }
     }
-    let (m, n) = (data.n_users(), data.n_items());
-    let users = data.users().clone();
-    let items = data.items().clone();
-    let train =
-        Interactions::from_csr(users.clone(), items.clone(), csr_from_triplets(m, n, train))?;
-    let test = Interactions::from_csr(users, items, csr_from_triplets(m, n, test))?;
-    Ok((train, test))
+    Ok((assemble(data, train)?, assemble(data, test)?))
+}
+
+#[allow(clippy::needless_range_loop)]
+/// Leave-k-out: `k` items of every user with more than `k` interactions go
+/// to the test set (users with `k` or fewer stay whole in train). With
+/// `timestamps` (aligned with the user-major non-zeros of `data`, see
+/// [`crate::datasets::Timestamps`]) the `k` latest go, ties broken at random;
+/// without, `k` random ones.
+pub fn leave_k_out(
+    data: &Interactions,
+    k: usize,
+    timestamps: Option<&[i64]>,
+    seed: u64,
+) -> Result<(Interactions, Interactions)> {
+    if k == 0 {
+        return Err(Error::Shape("leave-k-out needs k >= 1".into()));
+    }
+    if let Some(ts) = timestamps {
+        if ts.len() != data.nnz() {
+            return Err(Error::Shape(format!(
+                "{} timestamps for {} interactions",
+                ts.len(),
+                data.nnz()
+            )));
+        }
+    }
+    let indptr = data.by_user().indptr();
+    let indptr = indptr.raw_storage();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut train = Vec::with_capacity(data.nnz());
+    let mut test = Vec::new();
+    let mut order: Vec<usize> = Vec::new();
+    for u in 0..data.n_users() {
+        let row = data.user_row(u);
+        let n = row.len();
+        order.clear();
+        order.extend(0..n);
+        order.shuffle(&mut rng);
+        if let Some(ts) = timestamps {
+            let base = indptr[u];
+            // Latest first; the shuffle breaks ties (stable sort).
+            order.sort_by_key(|&j| std::cmp::Reverse(ts[base + j]));
+        }
+        let take = if n > k { k } else { 0 };
+        for (rank, &j) in order.iter().enumerate() {
+            let t = (u as u32, row.indices[j], row.values[j]);
+            if rank < take {
+                test.push(t);
+            } else {
+                train.push(t);
+            }
+        }
+    }
+    Ok((assemble(data, train)?, assemble(data, test)?))
+}
+
+/// One group of held-out users: the items given to the model (fold-in) and
+/// the items to predict. Both share the index space of the input.
+#[derive(Clone, Debug)]
+pub struct HeldOut {
+    /// The fold-in part (about 80% of each held-out user's items).
+    pub fold_in: Interactions,
+    /// The evaluation part.
+    pub test: Interactions,
+    /// The held-out user indices, ascending.
+    pub users: Vec<u32>,
+}
+
+/// A strong-generalization split: training users, and held-out users for
+/// validation (possibly none) and for test.
+#[derive(Clone, Debug)]
+pub struct StrongSplit {
+    /// Every interaction of the training users (held-out rows are empty).
+    pub train: Interactions,
+    /// Validation users (`None` when 0 were asked for).
+    pub validation: Option<HeldOut>,
+    /// Test users.
+    pub test: HeldOut,
+}
+
+/// Settings of [`strong_generalization`].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StrongConfig {
+    /// Held-out test users.
+    pub test_users: usize,
+    /// Held-out validation users.
+    pub validation_users: usize,
+    /// Fraction of each held-out user's items to predict (0.2 in Liang 2018).
+    pub test_fraction: f64,
+    /// Seed.
+    pub seed: u64,
+}
+
+/// Strong generalization: `test_users` (and `validation_users`) users, drawn
+/// at random among users with at least two interactions, are removed from
+/// training; each one's items are split into fold-in and evaluation parts
+/// (`test_fraction` to evaluate, at least one, never all).
+pub fn strong_generalization(data: &Interactions, cfg: &StrongConfig) -> Result<StrongSplit> {
+    check_fraction(cfg.test_fraction)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
+    let mut eligible: Vec<u32> = (0..data.n_users() as u32)
+        .filter(|&u| data.user_row(u as usize).len() >= 2)
+        .collect();
+    let need = cfg.test_users + cfg.validation_users;
+    if need == 0 || need >= eligible.len() {
+        return Err(Error::Shape(format!(
+            "strong generalization asks for {} test + {} validation users, but {} users have 2 or more interactions (need more than that, and at least 1 test user)",
+            cfg.test_users,
+            cfg.validation_users,
+            eligible.len()
+        )));
+    }
+    if cfg.test_users == 0 {
+        return Err(Error::Shape(
+            "strong generalization needs test_users >= 1".into(),
+        ));
+    }
+    eligible.shuffle(&mut rng);
+    // 0: train, 1: test, 2: validation.
+    let mut group = vec![0u8; data.n_users()];
+    for (r, &u) in eligible.iter().take(need).enumerate() {
+        group[u as usize] = if r < cfg.test_users { 1 } else { 2 };
+    }
+    let mut train = Vec::new();
+    let mut parts: [(Vec<Triplet>, Vec<Triplet>); 2] = Default::default();
+    let mut order: Vec<usize> = Vec::new();
+    for u in 0..data.n_users() {
+        let row = data.user_row(u);
+        if group[u] == 0 {
+            train.extend(
+                row.indices
+                    .iter()
+                    .zip(row.values)
+                    .map(|(&i, &v)| (u as u32, i, v)),
+            );
+            continue;
+        }
+        let (fold, test) = &mut parts[group[u] as usize - 1];
+        let take = holdout_count(cfg.test_fraction, row.len());
+        order.clear();
+        order.extend(0..row.len());
+        order.shuffle(&mut rng);
+        for (rank, &j) in order.iter().enumerate() {
+            let t = (u as u32, row.indices[j], row.values[j]);
+            if rank < take {
+                test.push(t);
+            } else {
+                fold.push(t);
+            }
+        }
+    }
+    let users_of = |g: u8| -> Vec<u32> {
+        (0..data.n_users() as u32)
+            .filter(|&u| group[u as usize] == g)
+            .collect()
+    };
+    let [(tf, tt), (vf, vt)] = parts;
+    let test = HeldOut {
+        fold_in: assemble(data, tf)?,
+        test: assemble(data, tt)?,
+        users: users_of(1),
+    };
+    let validation = if cfg.validation_users > 0 {
+        Some(HeldOut {
+            fold_in: assemble(data, vf)?,
+            test: assemble(data, vt)?,
+            users: users_of(2),
+        })
+    } else {
+        None
+    };
+    Ok(StrongSplit {
+        train: assemble(data, train)?,
+        validation,
+        test,
+    })
 }

@@ -3,12 +3,15 @@
 mod bench;
 mod common;
 mod demo;
+mod eval;
 mod explain;
 mod export;
 mod fit;
 mod info;
 mod recommend;
 mod similar;
+mod split;
+mod tune;
 mod update;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +45,12 @@ enum Command {
     Explain(explain::Args),
     /// Add new users, items and interactions to a model, re-solving only the rows they touch.
     Update(update::Args),
+    /// Score baselines, an iALS fit or external embeddings on a train/test split.
+    Eval(Box<eval::Args>),
+    /// Seeded train/test splits: per-user holdout, leave-k-out, strong generalization.
+    Split(split::Args),
+    /// Tune iALS on a validation split of the input; save the refitted best model.
+    Tune(tune::Args),
 }
 
 fn main() {
@@ -56,6 +65,9 @@ fn main() {
         Command::Info(args) => info::run(args),
         Command::Explain(args) => explain::run(args),
         Command::Update(args) => update::run(args),
+        Command::Eval(args) => eval::run(*args),
+        Command::Split(args) => split::run(args),
+        Command::Tune(args) => tune::run(args),
     };
     if let Err(e) = result {
         // Print the cause chain, skipping causes already quoted by their parent.

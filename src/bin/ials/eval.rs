@@ -1,0 +1,229 @@
+//! `ials eval`: score baselines, an iALS fit, or anyone's embeddings on one
+//! train/test split with the same code path.
+
+use std::path::PathBuf;
+
+use anyhow::{bail, Context, Result};
+use ials::data::read::{read_interactions, ReadOptions};
+use ials::eval::io::{assemble, read_aligned};
+use ials::eval::*;
+use ials::io::npy::load_f32;
+use ials::{Factors, Params};
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Training interactions (user,item[,value]).
+    #[arg(long)]
+    train: PathBuf,
+    /// Test interactions; lines with users or items unknown to training are dropped.
+    #[arg(long)]
+    test: PathBuf,
+    /// Fold-in part of held-out users (strong generalization): their
+    /// history, excluded from the ranking; iALS folds each one in.
+    #[arg(long)]
+    fold_in: Option<PathBuf>,
+    /// Comma-separated: popularity, item-knn, ease, ials.
+    #[arg(long, value_delimiter = ',')]
+    baseline: Vec<String>,
+    /// JSON file with iALS `Params` for `--baseline ials` (default params otherwise).
+    #[arg(long)]
+    params: Option<PathBuf>,
+    /// External user factors (.npy, rows in the order of --users).
+    #[arg(long, requires_all = ["item_factors", "users", "items"])]
+    user_factors: Option<PathBuf>,
+    /// External item factors (.npy, rows in the order of --items).
+    #[arg(long)]
+    item_factors: Option<PathBuf>,
+    /// User ids, one a line, of the rows of --user-factors.
+    #[arg(long)]
+    users: Option<PathBuf>,
+    /// Item ids, one a line, of the rows of --item-factors.
+    #[arg(long)]
+    items: Option<PathBuf>,
+    /// Cut-off K.
+    #[arg(long, default_value_t = 20)]
+    k: usize,
+    /// Keep only interactions with value >= this, as 1 (e.g. 4 for ratings >= 4).
+    #[arg(long)]
+    min_value: Option<f32>,
+    /// Skip the first line of each file.
+    #[arg(long)]
+    header: bool,
+    /// EASE regularization λ.
+    #[arg(long, default_value_t = 200.0)]
+    ease_lambda: f64,
+    /// EASE item limit.
+    #[arg(long, default_value_t = EASE_MAX_ITEMS)]
+    ease_max_items: usize,
+    /// Item-kNN neighbours per item.
+    #[arg(long, default_value_t = 100)]
+    neighbors: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn ids(path: &PathBuf) -> Result<Vec<String>> {
+    let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    Ok(text.lines().map(|l| l.trim().to_owned()).collect())
+}
+
+fn binarize(t: &mut Vec<(u32, u32, f32)>, min: Option<f32>) {
+    if let Some(m) = min {
+        t.retain(|x| x.2 >= m);
+        t.iter_mut().for_each(|x| x.2 = 1.0);
+    }
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let opts = ReadOptions {
+        header: a.header,
+        ..Default::default()
+    };
+    let train0 = read_interactions(&a.train, &opts)?;
+    let mut users = train0.users().clone();
+    let items = train0.items().clone();
+    let mut train_t: Vec<_> = train0.triplets().collect();
+    binarize(&mut train_t, a.min_value);
+    let fold_t = match &a.fold_in {
+        Some(p) => {
+            let (mut t, d) = read_aligned(p, &opts, &mut users, &items, true)?;
+            binarize(&mut t, a.min_value);
+            if d > 0 {
+                eprintln!(
+                    "{}: dropped {d} lines with items unknown to training",
+                    p.display()
+                );
+            }
+            Some(t)
+        }
+        None => None,
+    };
+    let (mut test_t, dropped) = read_aligned(&a.test, &opts, &mut users, &items, false)?;
+    binarize(&mut test_t, a.min_value);
+    if dropped > 0 {
+        eprintln!(
+            "{}: dropped {dropped} lines with users or items unknown to training",
+            a.test.display()
+        );
+    }
+    let train = assemble(&users, &items, train_t)?;
+    let test = assemble(&users, &items, test_t)?;
+    let fold = fold_t.map(|t| assemble(&users, &items, t)).transpose()?;
+    let history = fold.as_ref().unwrap_or(&train);
+    let ev = Evaluator::new(history, &test)?
+        .k(a.k)
+        .with_auc(true)
+        .popularity_from(&train)?;
+    let mut rows: Vec<(String, RankingMetrics)> = Vec::new();
+    for b in &a.baseline {
+        let m = match b.as_str() {
+            "popularity" => ev.evaluate(&Popularity::fit(&train)),
+            "item-knn" => ev.evaluate(&ItemKnn::fit(&train, a.neighbors)),
+            "ease" => ev.evaluate(&Ease::fit(&train, a.ease_lambda, a.ease_max_items)?),
+            "ials" => {
+                let params: Params = match &a.params {
+                    Some(p) => serde_json::from_str(&std::fs::read_to_string(p)?)
+                        .with_context(|| p.display().to_string())?,
+                    None => Params::default(),
+                };
+                params.validate()?;
+                let model = params.fit(&train)?;
+                if fold.is_some() {
+                    ev.evaluate(&FoldInScorer::new(model.params(), model.item_factors()))
+                } else {
+                    ev.evaluate(&FactorScorer::new(
+                        model.user_factors(),
+                        model.item_factors(),
+                    ))
+                }
+            }
+            other => bail!("unknown baseline {other:?}; expected popularity, item-knn, ease, ials"),
+        };
+        rows.push((b.clone(), m));
+    }
+    if let (Some(uf), Some(itf), Some(up), Some(ip)) =
+        (&a.user_factors, &a.item_factors, &a.users, &a.items)
+    {
+        let (ur, uk, ud) = load_f32(uf)?;
+        let (ir, ik, id) = load_f32(itf)?;
+        let (uids, iids) = (ids(up)?, ids(ip)?);
+        if uk != ik || ur != uids.len() || ir != iids.len() {
+            bail!(
+                "embeddings are {ur}x{uk} and {ir}x{ik} for {} user ids and {} item ids",
+                uids.len(),
+                iids.len()
+            );
+        }
+        let mut x = Factors::zeros(users.len(), uk);
+        let mut y = Factors::zeros(items.len(), ik);
+        let mut seen_u = vec![false; users.len()];
+        let mut missing = vec![true; items.len()];
+        for (r, id) in uids.iter().enumerate() {
+            if let Some(u) = users.get(id) {
+                x.row_mut(u as usize)
+                    .copy_from_slice(&ud[r * uk..(r + 1) * uk]);
+                seen_u[u as usize] = true;
+            }
+        }
+        for (r, id_) in iids.iter().enumerate() {
+            if let Some(i) = items.get(id_) {
+                y.row_mut(i as usize)
+                    .copy_from_slice(&id[r * ik..(r + 1) * ik]);
+                missing[i as usize] = false;
+            }
+        }
+        if let Some(u) = (0..users.len()).find(|&u| !seen_u[u] && !test.user_row(u).is_empty()) {
+            bail!(
+                "{}: test user {:?} has no embedding",
+                up.display(),
+                users.id(u as u32)
+            );
+        }
+        let n_missing = missing.iter().filter(|&&m| m).count();
+        if n_missing > 0 {
+            eprintln!(
+                "{}: {n_missing} training items have no embedding (ranked last)",
+                ip.display()
+            );
+        }
+        rows.push((
+            "external".into(),
+            ev.evaluate(&FactorScorer::new(&x, &y).with_missing_items(&missing)),
+        ));
+    }
+    if rows.is_empty() {
+        bail!("nothing to evaluate: give --baseline and/or --user-factors/--item-factors/--users/--items");
+    }
+    if a.json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(n, m)| serde_json::json!({"model": n, "metrics": m}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        let k = a.k;
+        println!(
+            "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>6}",
+            "model",
+            format!("recall@{k}"),
+            format!("ndcg@{k}"),
+            format!("prec@{k}"),
+            format!("map@{k}"),
+            format!("mrr@{k}"),
+            format!("hr@{k}"),
+            "auc",
+            "coverage",
+            "mean_pop",
+            "users"
+        );
+        for (n, m) in &rows {
+            println!(
+                "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>7.4} {:>9.4} {:>9.1} {:>6}",
+                n, m.recall, m.ndcg, m.precision, m.map, m.mrr, m.hit_rate,
+                m.auc.unwrap_or(f64::NAN), m.coverage, m.mean_popularity, m.users
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,134 @@
+//! `ials split`: seeded train/test splits written as CSV (external ids).
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Result};
+use ials::data::read::{read_interactions, ReadOptions};
+use ials::eval::{leave_k_out, random_holdout, strong_generalization, StrongConfig};
+use ials::Interactions;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Interactions (user,item[,value]).
+    #[arg(long)]
+    input: PathBuf,
+    /// Output directory: train.csv, test.csv (strong: also fold_in.csv).
+    #[arg(long)]
+    output: PathBuf,
+    /// holdout (a fraction per user), leave-k-out, or strong (held-out users).
+    #[arg(long, default_value = "holdout")]
+    method: String,
+    /// Fraction of each user's (holdout) or held-out user's (strong) items to test.
+    #[arg(long, default_value_t = 0.2)]
+    fraction: f64,
+    /// Items per user for leave-k-out.
+    #[arg(long, default_value_t = 1)]
+    leave: usize,
+    /// 0-based column of a timestamp for leave-k-out (the latest items go to test).
+    #[arg(long)]
+    timestamp_column: Option<usize>,
+    /// Held-out users (strong).
+    #[arg(long, default_value_t = 100)]
+    heldout_users: usize,
+    /// Skip the first line.
+    #[arg(long)]
+    header: bool,
+    /// Seed.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+}
+
+fn write_csv(path: &Path, d: &Interactions) -> Result<()> {
+    ials::io::write_atomic(path, |w| {
+        for (u, i, v) in d.triplets() {
+            writeln!(w, "{},{},{}", d.users().id(u), d.items().id(i), v)?;
+        }
+        Ok(())
+    })?;
+    Ok(())
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let opts = ReadOptions {
+        header: a.header,
+        ..Default::default()
+    };
+    let data = read_interactions(&a.input, &opts)?;
+    std::fs::create_dir_all(&a.output)?;
+    let (train, test, fold) = match a.method.as_str() {
+        "holdout" => {
+            let (tr, te) = random_holdout(&data, a.fraction, a.seed)?;
+            (tr, te, None)
+        }
+        "leave-k-out" => {
+            let ts = match a.timestamp_column {
+                Some(c) => Some(timestamps(&a.input, &opts, c, &data)?),
+                None => None,
+            };
+            let (tr, te) = leave_k_out(&data, a.leave, ts.as_deref(), a.seed)?;
+            (tr, te, None)
+        }
+        "strong" => {
+            let s = strong_generalization(
+                &data,
+                &StrongConfig {
+                    test_users: a.heldout_users,
+                    validation_users: 0,
+                    test_fraction: a.fraction,
+                    seed: a.seed,
+                },
+            )?;
+            (s.train, s.test.test, Some(s.test.fold_in))
+        }
+        other => bail!("unknown method {other:?}; expected holdout, leave-k-out, strong"),
+    };
+    write_csv(&a.output.join("train.csv"), &train)?;
+    write_csv(&a.output.join("test.csv"), &test)?;
+    if let Some(f) = &fold {
+        write_csv(&a.output.join("fold_in.csv"), f)?;
+    }
+    println!(
+        "{} (seed {}): {} train, {} test{} interactions in {}",
+        a.method,
+        a.seed,
+        train.nnz(),
+        test.nnz(),
+        fold.map(|f| format!(", {} fold-in", f.nnz()))
+            .unwrap_or_default(),
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// Timestamps aligned with the user-major non-zeros (latest of duplicates).
+fn timestamps(
+    path: &Path,
+    opts: &ReadOptions,
+    col: usize,
+    data: &Interactions,
+) -> Result<Vec<i64>> {
+    let mut t: Vec<(u32, u32, i64)> = Vec::new();
+    ials::data::read::for_each_record(ials::data::read::open(path)?, path, opts, |r| {
+        let ts = r
+            .fields
+            .get(col)
+            .and_then(|f| f.parse::<f64>().ok())
+            .ok_or_else(|| ials::Error::Parse {
+                path: path.to_path_buf(),
+                line: r.line,
+                message: format!("no numeric timestamp in column {col}"),
+            })?;
+        let (u, i) = (data.users().get(r.user), data.items().get(r.item));
+        if let (Some(u), Some(i)) = (u, i) {
+            t.push((u, i, ts as i64));
+        }
+        Ok(())
+    })?;
+    t.sort_unstable();
+    let mut out = Vec::with_capacity(data.nnz());
+    for (u, i, _) in data.triplets() {
+        let hi = t.partition_point(|x| (x.0, x.1) <= (u, i));
+        out.push(t[hi - 1].2);
+    }
+    Ok(out)
+}

@@ -1,0 +1,360 @@
+//! Evaluation: metrics on hand-computed cases, split properties, baselines,
+//! external embeddings versus the model, early stopping.
+
+use ials::eval::*;
+use ials::{Factors, Interactions, Params, SolverKind, SynthConfig};
+
+fn mat(m: usize, n: usize, t: &[(u32, u32)]) -> Interactions {
+    Interactions::from_indexed(m, n, t.iter().map(|&(u, i)| (u, i, 1.0))).unwrap()
+}
+
+#[test]
+fn evaluator_hand_computed_with_ties_short_and_empty_users() {
+    // 3 users, 5 items. User 0: train {0}, test {1, 2}. User 1: train {1},
+    // test {4}. User 2: train {2}, no test (skipped).
+    let train = mat(3, 5, &[(0, 0), (1, 1), (2, 2)]);
+    let test = mat(3, 5, &[(0, 1), (0, 2), (1, 4)]);
+    // Every item scores the same: ties go to the lower index.
+    let ev = Evaluator::new(&train, &test).unwrap().k(2).with_auc(true);
+    let r = ev.evaluate_fn(|_, out| out.iter_mut().for_each(|o| *o = 1.0));
+    // User 0 ranks [1, 2]: recall 1, ndcg 1, precision 1, AP 1, RR 1.
+    // User 1 ranks [0, 2]: nothing.
+    assert_eq!(r.users, 2);
+    assert_eq!(r.recall, 0.5);
+    assert_eq!(r.ndcg, 0.5);
+    assert_eq!(r.precision, 0.5);
+    assert_eq!(r.map, 0.5);
+    assert_eq!(r.mrr, 0.5);
+    assert_eq!(r.hit_rate, 0.5);
+    // All ties: AUC 0.5 for each user.
+    assert_eq!(r.auc, Some(0.5));
+    // Items 1, 2 (user 0) and 0, 2 (user 1): 3 of 5.
+    assert!((r.coverage - 0.6).abs() < 1e-12);
+    // Fewer test items than K: user 1 with K = 3 and item 4 ranked 3rd
+    // gets recall 1 (1 / min(3, 1)) and ndcg 1/log2(4) = 0.5.
+    let r = Evaluator::new(&train, &test)
+        .unwrap()
+        .k(3)
+        .evaluate_fn(|u, out| {
+            out.iter_mut().for_each(|o| *o = 0.0);
+            if u == 1 {
+                out[0] = 3.0;
+                out[2] = 2.0;
+                out[4] = 1.0;
+            }
+        });
+    // user 0 (scores all 0): ranks [1, 2, 3] -> recall 1, ndcg 1.
+    assert_eq!(r.recall, 1.0);
+    assert!((r.ndcg - (1.0 + 0.5) / 2.0).abs() < 1e-12);
+}
+
+#[test]
+fn shape_mismatch_is_an_error() {
+    let a = mat(2, 3, &[(0, 0)]);
+    let b = mat(2, 4, &[(0, 0)]);
+    assert!(matches!(Evaluator::new(&a, &b), Err(ials::Error::Shape(_))));
+}
+
+fn synth(seed: u64) -> Interactions {
+    println!("seed {seed}");
+    SynthConfig::new(300, 120, 6000, seed)
+        .interactions()
+        .unwrap()
+}
+
+fn pairs(d: &Interactions) -> Vec<(u32, u32)> {
+    d.triplets().map(|(u, i, _)| (u, i)).collect()
+}
+
+#[test]
+fn splits_are_reproducible_and_disjoint() {
+    let data = synth(5);
+    let all = pairs(&data);
+    let check = |train: &Interactions, test: &Interactions| {
+        let (a, b) = (pairs(train), pairs(test));
+        assert_eq!(a.len() + b.len(), all.len());
+        let mut u: Vec<_> = a.iter().chain(&b).copied().collect();
+        u.sort();
+        let mut s = all.clone();
+        s.sort();
+        assert_eq!(u, s, "train + test = data, disjoint");
+    };
+    let (tr, te) = random_holdout(&data, 0.2, 9).unwrap();
+    check(&tr, &te);
+    let (tr2, te2) = random_holdout(&data, 0.2, 9).unwrap();
+    assert_eq!(pairs(&tr), pairs(&tr2));
+    assert_eq!(pairs(&te), pairs(&te2));
+    let (_, te3) = random_holdout(&data, 0.2, 10).unwrap();
+    assert_ne!(pairs(&te), pairs(&te3));
+
+    let (tr, te) = leave_k_out(&data, 2, None, 1).unwrap();
+    check(&tr, &te);
+    for u in 0..data.n_users() {
+        let n = data.user_row(u).len();
+        assert_eq!(te.user_row(u).len(), if n > 2 { 2 } else { 0 });
+    }
+    // Timestamps: the latest item goes to test.
+    let ts: Vec<i64> = data.triplets().map(|(_, i, _)| i as i64).collect();
+    let (_, te) = leave_k_out(&data, 1, Some(&ts), 1).unwrap();
+    for u in 0..data.n_users() {
+        let row = data.user_row(u).indices;
+        if row.len() > 1 {
+            assert_eq!(te.user_row(u).indices, &[*row.last().unwrap()]);
+        }
+    }
+
+    let cfg = StrongConfig {
+        test_users: 30,
+        validation_users: 20,
+        test_fraction: 0.2,
+        seed: 4,
+    };
+    let s = strong_generalization(&data, &cfg).unwrap();
+    let v = s.validation.as_ref().unwrap();
+    assert_eq!((s.test.users.len(), v.users.len()), (30, 20));
+    let mut parts = pairs(&s.train);
+    for h in [&s.test, v] {
+        for &u in &h.users {
+            assert!(s.train.user_row(u as usize).is_empty());
+            let (f, t) = (
+                h.fold_in.user_row(u as usize).len(),
+                h.test.user_row(u as usize).len(),
+            );
+            assert!(f >= 1 && t >= 1);
+        }
+        parts.extend(pairs(&h.fold_in));
+        parts.extend(pairs(&h.test));
+    }
+    parts.sort();
+    let mut s_all = all.clone();
+    s_all.sort();
+    assert_eq!(parts, s_all);
+    let s2 = strong_generalization(&data, &cfg).unwrap();
+    assert_eq!(s.test.users, s2.test.users);
+}
+
+#[test]
+fn external_embeddings_match_the_model_and_fold_in_reproduces_rows() {
+    let data = synth(8);
+    let (train, test) = random_holdout(&data, 0.2, 8).unwrap();
+    let params = Params::builder()
+        .factors(8)
+        .iterations(6)
+        .regularization(0.1)
+        .solver(SolverKind::Cholesky)
+        .seed(8)
+        .check()
+        .unwrap();
+    let model = params.fit(&train).unwrap();
+    let ev = Evaluator::new(&train, &test).unwrap().with_auc(true);
+    let direct = ev.evaluate_fn(|u, out| {
+        let recs = model.recommend(u, out.len(), false);
+        for (i, s) in recs {
+            out[i as usize] = s;
+        }
+    });
+    // Export through .npy and back, as an external model would arrive.
+    let dir = tempfile::tempdir().unwrap();
+    let (up, ip) = (dir.path().join("U.npy"), dir.path().join("V.npy"));
+    let (x, y) = (model.user_factors(), model.item_factors());
+    ials::io::npy::save_f32(&up, x.rows(), x.k(), x.as_slice()).unwrap();
+    ials::io::npy::save_f32(&ip, y.rows(), y.k(), y.as_slice()).unwrap();
+    let (r, c, d) = ials::io::npy::load_f32(&up).unwrap();
+    let u = Factors::from_vec(r, c, d).unwrap();
+    let (r, c, d) = ials::io::npy::load_f32(&ip).unwrap();
+    let v = Factors::from_vec(r, c, d).unwrap();
+    let external = ev.evaluate(&FactorScorer::new(&u, &v));
+    assert_eq!(direct, external);
+    assert!(external.recall > 0.0);
+    // Folding a training user in from its own items after the final item
+    // sweep is close to one more user half-sweep: same ranking quality.
+    let fold = ev.evaluate(&FoldInScorer::new(model.params(), model.item_factors()));
+    assert!(
+        (fold.recall - external.recall).abs() < 0.05,
+        "{fold:?} vs {external:?}"
+    );
+}
+
+#[test]
+fn baselines_score_and_ease_refuses_large() {
+    let data = synth(11);
+    let (train, test) = random_holdout(&data, 0.2, 11).unwrap();
+    let ev = Evaluator::new(&train, &test).unwrap();
+    let pop = ev.evaluate(&Popularity::fit(&train));
+    let knn = ev.evaluate(&ItemKnn::fit(&train, 50));
+    let ease = ev.evaluate(&Ease::fit(&train, 50.0, 1000).unwrap());
+    println!("pop {pop:?}\nknn {knn:?}\nease {ease:?}");
+    assert!(pop.recall > 0.0 && knn.recall > 0.0 && ease.recall > 0.0);
+    let e = Ease::fit(&train, 50.0, 100).unwrap_err();
+    assert!(matches!(e, ials::Error::TooLarge(_)));
+    assert!(e.to_string().contains("item limit is 100"), "{e}");
+}
+
+#[test]
+#[allow(clippy::needless_range_loop)]
+fn ease_matches_its_definition_on_tiny_data() {
+    // B_{:,j} = e_j − P_{:,j}/P_jj, so (G + λI) B_{:,j} = (G + λI)_{:,j} − e_j/P_jj:
+    // every row i ≠ j of (G + λI) B_{:,j} equals (G + λI)_{ij}, and B_jj = 0.
+    let train = mat(
+        4,
+        3,
+        &[
+            (0, 0),
+            (0, 1),
+            (1, 1),
+            (1, 2),
+            (2, 0),
+            (2, 2),
+            (3, 0),
+            (3, 1),
+            (3, 2),
+        ],
+    );
+    let lambda = 2.0;
+    let e = Ease::fit(&train, lambda, 10).unwrap();
+    // G + λI
+    let g = [
+        [3.0 + lambda, 2.0, 2.0],
+        [2.0, 3.0 + lambda, 2.0],
+        [2.0, 2.0, 3.0 + lambda],
+    ];
+    for j in 0..3 {
+        for i in 0..3 {
+            if i == j {
+                assert_eq!(e.weight(i, j), 0.0);
+                continue;
+            }
+            let lhs: f64 = (0..3).map(|l| g[i][l] * e.weight(l, j) as f64).sum();
+            assert!((lhs - g[i][j]).abs() < 1e-4, "{i} {j}: {lhs}");
+        }
+    }
+}
+
+#[test]
+fn early_stopping_keeps_the_best_iteration() {
+    let data = synth(13);
+    let (train, valid) = random_holdout(&data, 0.2, 13).unwrap();
+    let params = Params::builder()
+        .factors(8)
+        .iterations(12)
+        .seed(13)
+        .check()
+        .unwrap();
+    let (model, stop) =
+        fit_with_early_stopping(&params, &train, &valid, Metric::recall(10), 2).unwrap();
+    let best = stop.best_iteration();
+    assert!(best >= 1);
+    assert_eq!(model.params().iterations, best);
+    assert_eq!(model.loss_history().len(), best);
+    let best_value = stop.history().iter().map(|h| h.1).fold(f64::MIN, f64::max);
+    assert_eq!(stop.best_value(), best_value);
+    // The kept factors give the best value back.
+    let ev = Evaluator::new(&train, &valid).unwrap().k(10);
+    let again = ev.evaluate(&FactorScorer::new(
+        model.user_factors(),
+        model.item_factors(),
+    ));
+    assert_eq!(again.recall, best_value);
+    // Refitting with the recorded iteration count reproduces it (determinism).
+    let refit = model.params().fit(&train).unwrap();
+    assert_eq!(
+        refit.item_factors().as_slice(),
+        model.item_factors().as_slice()
+    );
+}
+
+#[cfg(feature = "cli")]
+#[test]
+fn cli_eval_external_embeddings_equal_ials_baseline() {
+    use std::io::Write;
+    let data = synth(21);
+    let (train, test) = random_holdout(&data, 0.2, 21).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, d: &Interactions| {
+        let p = dir.path().join(name);
+        let mut f = std::fs::File::create(&p).unwrap();
+        for (u, i, v) in d.triplets() {
+            writeln!(f, "{},{},{}", d.users().id(u), d.items().id(i), v).unwrap();
+        }
+        p
+    };
+    let (trp, tep) = (write("train.csv", &train), write("test.csv", &test));
+    // Fit the model the CLI will fit (default params) on the train file as
+    // the CLI reads it, and export its embeddings with their ids.
+    let read = ials::data::read::read_interactions(&trp, &Default::default()).unwrap();
+    let model = Params::default().fit(&read).unwrap();
+    let (x, y) = (model.user_factors(), model.item_factors());
+    ials::io::npy::save_f32(&dir.path().join("U.npy"), x.rows(), x.k(), x.as_slice()).unwrap();
+    ials::io::npy::save_f32(&dir.path().join("V.npy"), y.rows(), y.k(), y.as_slice()).unwrap();
+    std::fs::write(dir.path().join("users.txt"), read.users().ids().join("\n")).unwrap();
+    std::fs::write(dir.path().join("items.txt"), read.items().ids().join("\n")).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ials"))
+        .current_dir(dir.path())
+        .args([
+            "eval",
+            "--train",
+            "train.csv",
+            "--test",
+            "test.csv",
+            "--baseline",
+            "ials,popularity",
+            "--json",
+        ])
+        .args([
+            "--user-factors",
+            "U.npy",
+            "--item-factors",
+            "V.npy",
+            "--users",
+            "users.txt",
+            "--items",
+            "items.txt",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let _ = tep;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows[0]["model"], "ials");
+    assert_eq!(rows[2]["model"], "external");
+    assert_eq!(rows[0]["metrics"], rows[2]["metrics"]);
+    assert!(rows[0]["metrics"]["recall"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn tune_is_tiny_deterministic_and_sees_only_its_input() {
+    use ials::eval::tune::{tune, TuneConfig};
+    let data = synth(31);
+    // The test part is never passed: tune carves validation out of `train`.
+    let (train, _test) = random_holdout(&data, 0.2, 31).unwrap();
+    let cfg = TuneConfig {
+        trials: 3,
+        small_factors: 4,
+        factors: vec![8],
+        top: 1,
+        max_iterations: 4,
+        seed: 31,
+        ..Default::default()
+    };
+    let base = Params::builder().threads(1).check().unwrap();
+    let a = tune(&train, &base, &cfg, |_| {}).unwrap();
+    let b = tune(&train, &base, &cfg, |_| {}).unwrap();
+    assert_eq!(a.trials.len(), 4);
+    let best = a.trials.iter().map(|t| t.value).fold(f64::MIN, f64::max);
+    assert!(a
+        .trials
+        .iter()
+        .any(|t| t.value == best && t.params == a.best));
+    assert_eq!(a.best, b.best);
+    assert_eq!(
+        a.model.item_factors().as_slice(),
+        b.model.item_factors().as_slice()
+    );
+    // The refit is on all of the input.
+    assert_eq!(a.model.train().nnz(), train.nnz());
+}
