@@ -59,6 +59,7 @@ pub mod model;
 pub mod params;
 pub mod solver;
 pub mod synth;
+pub mod towers;
 pub mod train;
 
 pub use confidence::{ConfidenceKind, Target, Weighting};
