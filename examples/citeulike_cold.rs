@@ -10,9 +10,13 @@
 //! plain iALS against the towers (ids + tags), Recall@20 over all items.
 //!
 //! ```text
-//! cargo run --release --example citeulike_cold -- [--factors 64] [--iterations 15]
-//!     [--reg 1] [--feature-reg 0.1] [--alpha 5] [--alpha0 1] [--seed 1] [--skip-warm]
+//! cargo run --release --example citeulike_cold -- [--factors 256] [--iterations 6]
+//!     [--reg 100] [--feature-reg 3] [--alpha 5] [--alpha0 1] [--nu 0] [--seed 1]
+//!     [--feature-values l2|one|idf|tfidf] [--no-item-ids] [--skip-warm]
 //! ```
+//! Tag features have value `1/√(number of tags of the article)` by default
+//! (`l2`). `--reg` is the λ of the id features, `--feature-reg` that of the
+//! tag weights.
 //! The data are read from `../shared/datasets/citeulike-a` (relative to the
 //! crate), or from the directory given with `--data DIR`.
 
@@ -51,10 +55,10 @@ fn opts() -> Opts {
             env!("CARGO_MANIFEST_DIR"),
             "/../shared/datasets/citeulike-a"
         )),
-        factors: 64,
-        iterations: 15,
-        reg: 1.0,
-        feature_reg: 0.1,
+        factors: 256,
+        iterations: 6,
+        reg: 100.0,
+        feature_reg: 3.0,
         alpha: 5.0,
         alpha0: 1.0,
         seed: 1,
@@ -102,12 +106,19 @@ fn read_lists(path: &PathBuf) -> Vec<Vec<u32>> {
         .enumerate()
         .map(|(ln, line)| {
             let mut it = line.split_whitespace().map(|t| {
-                t.parse::<u32>()
-                    .unwrap_or_else(|_| panic!("{}: line {}: bad number {t:?}", path.display(), ln + 1))
+                t.parse::<u32>().unwrap_or_else(|_| {
+                    panic!("{}: line {}: bad number {t:?}", path.display(), ln + 1)
+                })
             });
             let n = it.next().unwrap_or(0) as usize;
             let v: Vec<u32> = it.collect();
-            assert_eq!(v.len(), n, "{}: line {}: count mismatch", path.display(), ln + 1);
+            assert_eq!(
+                v.len(),
+                n,
+                "{}: line {}: count mismatch",
+                path.display(),
+                ln + 1
+            );
             v
         })
         .collect()
@@ -142,14 +153,20 @@ fn print_loss(p: &ials::Progress<'_>) -> ControlFlow<()> {
     ControlFlow::Continue(())
 }
 
-/// Idf-weighted, L2-normalised tag vectors of every item (sparse, sorted).
-fn tfidf(tags: &[Vec<u32>]) -> Vec<Vec<(u32, f32)>> {
+/// Number of articles carrying each tag.
+fn doc_freq(tags: &[Vec<u32>]) -> HashMap<u32, usize> {
     let mut df: HashMap<u32, usize> = HashMap::new();
     for t in tags {
         for &g in t {
             *df.entry(g).or_default() += 1;
         }
     }
+    df
+}
+
+/// Idf-weighted, L2-normalised tag vectors of every item (sparse, sorted).
+fn tfidf(tags: &[Vec<u32>]) -> Vec<Vec<(u32, f32)>> {
+    let df = doc_freq(tags);
     let n = tags.len() as f32;
     tags.iter()
         .map(|t| {
@@ -167,7 +184,12 @@ fn tfidf(tags: &[Vec<u32>]) -> Vec<Vec<(u32, f32)>> {
 
 /// Mean Recall@k over users with test items; `score(u, c)` scores candidate
 /// `c` (an index into `candidates`) for user `u`.
-fn recall_over_candidates<F>(tests: &[Vec<u32>], candidates: &[u32], k: usize, score: F) -> (f64, usize)
+fn recall_over_candidates<F>(
+    tests: &[Vec<u32>],
+    candidates: &[u32],
+    k: usize,
+    score: F,
+) -> (f64, usize)
 where
     F: Fn(usize, &mut [f32]) + Sync,
 {
@@ -188,7 +210,10 @@ where
         )
         .collect();
     let users = per.iter().flatten().count();
-    (per.iter().flatten().sum::<f64>() / users.max(1) as f64, users)
+    (
+        per.iter().flatten().sum::<f64>() / users.max(1) as f64,
+        users,
+    )
 }
 
 fn main() {
@@ -223,7 +248,9 @@ fn main() {
 
     // ---- Cold start: hold out 20% of the tagged articles entirely.
     let mut rng = ChaCha8Rng::seed_from_u64(o.seed);
-    let mut tagged: Vec<u32> = (0..n_items as u32).filter(|&i| !tags[i as usize].is_empty()).collect();
+    let mut tagged: Vec<u32> = (0..n_items as u32)
+        .filter(|&i| !tags[i as usize].is_empty())
+        .collect();
     tagged.shuffle(&mut rng);
     let n_cold = tagged.len() / 5;
     let mut is_cold = vec![false; n_items];
@@ -245,19 +272,28 @@ fn main() {
     }
     let train = b.build().expect("non-empty");
     let tfv = tfidf(&tags);
+    let df = doc_freq(&tags);
     let mut fb = Features::builder("item");
     for (i, t) in tags.iter().enumerate() {
         let scale = match o.feature_values.as_str() {
             "l2" => 1.0 / (t.len().max(1) as f32).sqrt(),
             _ => 1.0,
         };
-        if o.feature_values == "tfidf" {
+        if o.feature_values == "idf" {
+            for &g in t {
+                let w = (n_items as f32 / df[&g] as f32).ln();
+                fb.push(&i.to_string(), &format!("tag{g}"), w)
+                    .expect("finite");
+            }
+        } else if o.feature_values == "tfidf" {
             for &(g, w) in &tfv[i] {
-                fb.push(&i.to_string(), &format!("tag{g}"), w).expect("finite");
+                fb.push(&i.to_string(), &format!("tag{g}"), w)
+                    .expect("finite");
             }
         } else {
             for g in t {
-                fb.push(&i.to_string(), &format!("tag{g}"), scale).expect("finite");
+                fb.push(&i.to_string(), &format!("tag{g}"), scale)
+                    .expect("finite");
             }
         }
     }
@@ -286,7 +322,12 @@ fn main() {
     let candidates: Vec<u32> = tagged[..n_cold].to_vec();
     let rows: Vec<usize> = candidates
         .iter()
-        .map(|i| model.items().get(&i.to_string()).expect("cold item in model") as usize)
+        .map(|i| {
+            model
+                .items()
+                .get(&i.to_string())
+                .expect("cold item in model") as usize
+        })
         .collect();
     let user_rows: Vec<usize> = (0..m)
         .map(|u| model.users().get(&u.to_string()).expect("user") as usize)

@@ -12,10 +12,10 @@
 //!
 //! ```text
 //! cargo run --release --example ml100k_towers -- [--factors 32] [--iterations 15]
-//!     [--reg 5] [--feature-reg 1] [--alpha 1] [--alpha0 1] [--seed 1]
+//!     [--reg 5] [--feature-reg 10] [--alpha 1] [--alpha0 1] [--seed 1]
 //! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
@@ -41,18 +41,23 @@ struct Opts {
 
 fn opts() -> Opts {
     let mut o = Opts {
-        data: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/datasets/ml-100k")),
+        data: PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../shared/datasets/ml-100k"
+        )),
         factors: 32,
         iterations: 15,
         reg: 5.0,
-        feature_reg: 1.0,
+        feature_reg: 10.0,
         alpha: 1.0,
         alpha0: 1.0,
         seed: 1,
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     for pair in args.chunks(2) {
-        let v = pair.get(1).unwrap_or_else(|| panic!("missing value after {}", pair[0]));
+        let v = pair
+            .get(1)
+            .unwrap_or_else(|| panic!("missing value after {}", pair[0]));
         match pair[0].as_str() {
             "--data" => o.data = PathBuf::from(v),
             "--factors" => o.factors = v.parse().expect("--factors"),
@@ -107,8 +112,18 @@ fn print_loss(p: &ials::Progress<'_>) -> ControlFlow<()> {
 
 /// Recall@k of a model over the items of `train` (by id), users by id.
 fn warm_recall(model: &Model, train: &Interactions, test: &Interactions, k: usize) -> f64 {
-    let urow: Vec<usize> = train.users().ids().iter().map(|u| model.users().get(u).expect("user") as usize).collect();
-    let irow: Vec<usize> = train.items().ids().iter().map(|i| model.items().get(i).expect("item") as usize).collect();
+    let urow: Vec<usize> = train
+        .users()
+        .ids()
+        .iter()
+        .map(|u| model.users().get(u).expect("user") as usize)
+        .collect();
+    let irow: Vec<usize> = train
+        .items()
+        .ids()
+        .iter()
+        .map(|i| model.items().get(i).expect("item") as usize)
+        .collect();
     evaluate_scorer(train, test, k, |u, out| {
         let x = model.user_factors().row(urow[u]);
         for (o, &r) in out.iter_mut().zip(&irow) {
@@ -140,7 +155,10 @@ where
         )
         .collect();
     let users = per.iter().flatten().count();
-    (per.iter().flatten().sum::<f64>() / users.max(1) as f64, users)
+    (
+        per.iter().flatten().sum::<f64>() / users.max(1) as f64,
+        users,
+    )
 }
 
 fn main() {
@@ -157,14 +175,32 @@ fn main() {
     for f in read_fields(&o.data.join("u.user"), '|') {
         let id: u32 = f[0].parse().expect("user id");
         let age: u32 = f[1].parse().expect("age");
-        let zip = f[4].chars().next().filter(char::is_ascii_digit).map_or("zip:other".to_owned(), |c| format!("zip:{c}"));
-        ufeat.insert(id, vec![format!("gender:{}", f[2]), format!("age:{}", age_band(age)), format!("occupation:{}", f[3]), zip]);
+        let zip = f[4]
+            .chars()
+            .next()
+            .filter(char::is_ascii_digit)
+            .map_or("zip:other".to_owned(), |c| format!("zip:{c}"));
+        ufeat.insert(
+            id,
+            vec![
+                format!("gender:{}", f[2]),
+                format!("age:{}", age_band(age)),
+                format!("occupation:{}", f[3]),
+                zip,
+            ],
+        );
     }
-    let genres: Vec<String> = read_fields(&o.data.join("u.genre"), '|').iter().map(|f| f[0].clone()).collect();
+    let genres: Vec<String> = read_fields(&o.data.join("u.genre"), '|')
+        .iter()
+        .map(|f| f[0].clone())
+        .collect();
     let mut ifeat: HashMap<u32, Vec<String>> = HashMap::new();
     for f in read_fields(&o.data.join("u.item"), '|') {
         let id: u32 = f[0].parse().expect("item id");
-        let mut v: Vec<String> = (0..19).filter(|&g| f[5 + g] == "1").map(|g| format!("genre:{}", genres[g])).collect();
+        let mut v: Vec<String> = (0..19)
+            .filter(|&g| f[5 + g] == "1")
+            .map(|g| format!("genre:{}", genres[g]))
+            .collect();
         if let Some(year) = f[2].rsplit('-').next().and_then(|y| y.parse::<u32>().ok()) {
             v.push(format!("decade:{}0s", year / 10));
         }
@@ -172,7 +208,10 @@ fn main() {
     }
     let n_users = ufeat.len();
     let n_items = ifeat.len();
-    println!("ml-100k: {n_users} users, {n_items} movies, {} ratings (all count as interactions)", ratings.len());
+    println!(
+        "ml-100k: {n_users} users, {n_items} movies, {} ratings (all count as interactions)",
+        ratings.len()
+    );
     let params = Params::builder()
         .factors(o.factors)
         .iterations(o.iterations)
@@ -183,24 +222,29 @@ fn main() {
         .seed(o.seed)
         .check()
         .expect("params");
-    let tp = TowerParams::builder().user_feature_reg(o.feature_reg).item_feature_reg(o.feature_reg).check().expect("tower params");
+    let tp = TowerParams::builder()
+        .user_feature_reg(o.feature_reg)
+        .item_feature_reg(o.feature_reg)
+        .check()
+        .expect("tower params");
     println!(
         "params: k={} iterations={} lambda(ids)={} lambda(features)={} confidence=1+{}r alpha0={} seed={}",
         params.factors, params.iterations, params.regularization, o.feature_reg, params.alpha, params.unobserved_weight, o.seed
     );
-    let features = |side: &'static str, map: &HashMap<u32, Vec<String>>, keep: &dyn Fn(u32) -> bool| {
-        let mut ids: Vec<&u32> = map.keys().collect();
-        ids.sort();
-        let mut b = Features::builder(side);
-        for &id in ids {
-            if keep(id) {
-                for f in &map[&id] {
-                    b.push(&id.to_string(), f, 1.0).expect("finite");
+    let features =
+        |side: &'static str, map: &HashMap<u32, Vec<String>>, keep: &dyn Fn(u32) -> bool| {
+            let mut ids: Vec<&u32> = map.keys().collect();
+            ids.sort();
+            let mut b = Features::builder(side);
+            for &id in ids {
+                if keep(id) {
+                    for f in &map[&id] {
+                        b.push(&id.to_string(), f, 1.0).expect("finite");
+                    }
                 }
             }
-        }
-        b.build()
-    };
+            b.build()
+        };
     let all_users = features("user", &ufeat, &|_| true);
     let all_items = features("item", &ifeat, &|_| true);
     let build = |keep: &dyn Fn(u32, u32) -> bool| {
@@ -217,11 +261,25 @@ fn main() {
     // ---- Warm: 20% per-user holdout.
     let all = build(&|_, _| true);
     let (train, test) = random_holdout(&all, 0.2, o.seed).expect("split");
-    println!("warm split (seed {}): {} train, {} test pairs", o.seed, train.nnz(), test.nnz());
+    println!(
+        "warm split (seed {}): {} train, {} test pairs",
+        o.seed,
+        train.nnz(),
+        test.nnz()
+    );
     println!("plain iALS:");
     let plain = params.fit_with(&train, print_loss).expect("fit");
     println!("towers (ids + demographics; ids + genres + decade):");
-    let towers = tp.fit_with(&params, &train, Some(&all_users), Some(&all_items), print_loss).expect("fit").to_model();
+    let towers = tp
+        .fit_with(
+            &params,
+            &train,
+            Some(&all_users),
+            Some(&all_items),
+            print_loss,
+        )
+        .expect("fit")
+        .to_model();
     println!(
         "WARM Recall@{k}: plain iALS {:.4}  towers {:.4}",
         warm_recall(&plain, &train, &test, k),
@@ -254,13 +312,27 @@ fn main() {
         tests.iter().map(Vec::len).sum::<usize>()
     );
     println!("towers:");
-    let tm = tp.fit_with(&params, &train, Some(&all_users), Some(&all_items), print_loss).expect("fit");
+    let tm = tp
+        .fit_with(
+            &params,
+            &train,
+            Some(&all_users),
+            Some(&all_items),
+            print_loss,
+        )
+        .expect("fit");
     assert_eq!(tm.n_cold(Tower::Item), cold.len());
     let model = tm.to_model();
     let mut cands = cold.clone();
     cands.sort_unstable();
-    let rows: Vec<usize> = cands.iter().map(|i| model.items().get(&i.to_string()).expect("cold item") as usize).collect();
-    let urows: Vec<usize> = user_ids.iter().map(|u| model.users().get(&u.to_string()).expect("user") as usize).collect();
+    let rows: Vec<usize> = cands
+        .iter()
+        .map(|i| model.items().get(&i.to_string()).expect("cold item") as usize)
+        .collect();
+    let urows: Vec<usize> = user_ids
+        .iter()
+        .map(|u| model.users().get(&u.to_string()).expect("user") as usize)
+        .collect();
     let (tr, users) = recall_over(&tests, &cands, k, |u, out| {
         let x = model.user_factors().row(urows[u]);
         for (o, &r) in out.iter_mut().zip(&rows) {
@@ -274,12 +346,15 @@ fn main() {
             *df.entry(f).or_default() += 1;
         }
     }
-    let vec_of = |i: u32| -> HashMap<&str, f32> {
-        let v: Vec<(&str, f32)> = ifeat[&i].iter().map(|f| (f.as_str(), (n_items as f32 / df[f.as_str()] as f32).ln())).collect();
+    let vec_of = |i: u32| -> BTreeMap<&str, f32> {
+        let v: Vec<(&str, f32)> = ifeat[&i]
+            .iter()
+            .map(|f| (f.as_str(), (n_items as f32 / df[f.as_str()] as f32).ln()))
+            .collect();
         let norm = v.iter().map(|e| e.1 * e.1).sum::<f32>().sqrt().max(1e-12);
         v.into_iter().map(|(f, w)| (f, w / norm)).collect()
     };
-    let mut profiles: Vec<HashMap<&str, f32>> = vec![HashMap::new(); user_ids.len()];
+    let mut profiles: Vec<BTreeMap<&str, f32>> = vec![BTreeMap::new(); user_ids.len()];
     for &(u, i) in &ratings {
         if !is_cold.contains(&i) {
             for (f, w) in vec_of(i) {
@@ -287,10 +362,13 @@ fn main() {
             }
         }
     }
-    let cand_vecs: Vec<HashMap<&str, f32>> = cands.iter().map(|&i| vec_of(i)).collect();
+    let cand_vecs: Vec<BTreeMap<&str, f32>> = cands.iter().map(|&i| vec_of(i)).collect();
     let (tf, _) = recall_over(&tests, &cands, k, |u, out| {
         for (o, v) in out.iter_mut().zip(&cand_vecs) {
-            *o = v.iter().map(|(f, w)| profiles[u].get(f).copied().unwrap_or(0.0) * w).sum();
+            *o = v
+                .iter()
+                .map(|(f, w)| profiles[u].get(f).copied().unwrap_or(0.0) * w)
+                .sum();
         }
     });
     let (rnd, _) = recall_over(&tests, &cands, k, |u, out| {
@@ -304,31 +382,58 @@ fn main() {
     us.shuffle(&mut rng);
     let cold_users: std::collections::HashSet<u32> = us[..n_users / 5].iter().copied().collect();
     let train = build(&|u, _| !cold_users.contains(&u));
-    let tm = tp.fit_with(&params, &train, Some(&all_users), Some(&all_items), |_| ControlFlow::Continue(())).expect("fit");
+    let tm = tp
+        .fit_with(&params, &train, Some(&all_users), Some(&all_items), |_| {
+            ControlFlow::Continue(())
+        })
+        .expect("fit");
     assert_eq!(tm.n_cold(Tower::User), cold_users.len());
     let model = tm.to_model();
     // Candidates: the training movies.
     let cands: Vec<u32> = {
-        let mut c: Vec<u32> = train.items().ids().iter().map(|s| s.parse().expect("id")).collect();
+        let mut c: Vec<u32> = train
+            .items()
+            .ids()
+            .iter()
+            .map(|s| s.parse().expect("id"))
+            .collect();
         c.sort_unstable();
         c
     };
-    let rows: Vec<usize> = cands.iter().map(|i| model.items().get(&i.to_string()).expect("item") as usize).collect();
+    let rows: Vec<usize> = cands
+        .iter()
+        .map(|i| model.items().get(&i.to_string()).expect("item") as usize)
+        .collect();
     let mut tests: Vec<Vec<u32>> = vec![Vec::new(); user_ids.len()];
     for &(u, i) in &ratings {
-        if cold_users.contains(&u) && model.items().get(&i.to_string()).is_some_and(|r| (r as usize) < train.n_items()) {
+        if cold_users.contains(&u)
+            && model
+                .items()
+                .get(&i.to_string())
+                .is_some_and(|r| (r as usize) < train.n_items())
+        {
             tests[upos[&u]].push(i);
         }
     }
     tests.iter_mut().for_each(|t| t.sort_unstable());
     let (tr, users) = recall_over(&tests, &cands, k, |u, out| {
-        let row = model.users().get(&user_ids[u].to_string()).expect("cold user") as usize;
+        let row = model
+            .users()
+            .get(&user_ids[u].to_string())
+            .expect("cold user") as usize;
         let x = model.user_factors().row(row);
         for (o, &r) in out.iter_mut().zip(&rows) {
             *o = dot(x, model.item_factors().row(r));
         }
     });
-    let pop: Vec<f32> = cands.iter().map(|i| train.item_row(train.items().get(&i.to_string()).expect("item") as usize).len() as f32).collect();
+    let pop: Vec<f32> = cands
+        .iter()
+        .map(|i| {
+            train
+                .item_row(train.items().get(&i.to_string()).expect("item") as usize)
+                .len() as f32
+        })
+        .collect();
     let (pr, _) = recall_over(&tests, &cands, k, |_, out| out.copy_from_slice(&pop));
     println!(
         "COLD USERS Recall@{k} over {users} held-out users (demographics only), ranking all {} movies: towers {tr:.4}  popularity {pr:.4}",

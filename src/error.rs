@@ -195,7 +195,9 @@ pub enum Error {
         value: f32,
     },
     /// A tower with no feature at all: every embedding of that side would be 0.
-    #[error("the {side} tower has no features: give {side} features or turn {side} id features on")]
+    #[error(
+        "the {side} tower has no features: give {side} features or turn {side} id features on"
+    )]
     EmptyTower {
         /// "user" or "item".
         side: &'static str,

@@ -2,7 +2,9 @@
 //! brute-force all-pairs objective and its gradient, the feature-Gramian
 //! form, determinism, cold entities and bad input.
 
-use ials::towers::{feature_gramian, projected_gramian, Features, Tower, TowerParams, TowerTrainer};
+use ials::towers::{
+    feature_gramian, projected_gramian, Features, Tower, TowerParams, TowerTrainer,
+};
 use ials::{Error, Factors, Interactions, Params, SolverKind, SynthConfig, Target};
 
 /// Dense objective over all pairs in f64, and the gradient of each tower's
@@ -138,7 +140,9 @@ fn tiny(seed: u64) -> (Interactions, Features, Features) {
     let data = SynthConfig::new(9, 11, 50, seed).interactions().unwrap();
     let mut uf = Features::builder("user");
     let mut itf = Features::builder("item");
-    let mut s = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut next = || {
         s = s
             .wrapping_mul(6364136223846793005)
@@ -279,8 +283,14 @@ fn one_row_update_zeroes_the_brute_force_gradient_of_that_row() {
 fn loss_parts_match_the_dense_objective() {
     let (data, uf, itf) = tiny(5);
     let params = tiny_params(5);
-    let mut tr =
-        TowerTrainer::new(&params, &TowerParams::default(), &data, Some(&uf), Some(&itf)).unwrap();
+    let mut tr = TowerTrainer::new(
+        &params,
+        &TowerParams::default(),
+        &data,
+        Some(&uf),
+        Some(&itf),
+    )
+    .unwrap();
     for _ in 0..2 {
         let report = tr.sweep().unwrap();
         let d = dense(&params, &data, &tr);
@@ -296,9 +306,14 @@ fn feature_gramian_form_equals_the_dense_all_pairs_sum() {
         println!("seed {seed}");
         let (data, uf, itf) = tiny(seed);
         let params = tiny_params(seed);
-        let mut tr =
-            TowerTrainer::new(&params, &TowerParams::default(), &data, Some(&uf), Some(&itf))
-                .unwrap();
+        let mut tr = TowerTrainer::new(
+            &params,
+            &TowerParams::default(),
+            &data,
+            Some(&uf),
+            Some(&itf),
+        )
+        .unwrap();
         tr.sweep().unwrap();
         let (m, n) = (data.n_users(), data.n_items());
         let phi_u = feature_gramian(&tr.design(Tower::User), m, tr.n_columns(Tower::User));
@@ -330,16 +345,20 @@ fn feature_gramian_form_equals_the_dense_all_pairs_sum() {
 /// Data and features big enough that a feature has more than one chunk of
 /// entities (the parallel path).
 fn medium(seed: u64) -> (Interactions, Features, Features) {
-    let data = SynthConfig::new(400, 300, 6000, seed).interactions().unwrap();
+    let data = SynthConfig::new(400, 300, 6000, seed)
+        .interactions()
+        .unwrap();
     let mut uf = Features::builder("user");
     for u in 0..400 {
-        uf.push(&u.to_string(), &format!("g{}", u % 3), 1.0).unwrap();
+        uf.push(&u.to_string(), &format!("g{}", u % 3), 1.0)
+            .unwrap();
         uf.push(&u.to_string(), "age", (u % 17) as f32 / 8.0 - 1.0)
             .unwrap();
     }
     let mut itf = Features::builder("item");
     for i in 0..330 {
-        itf.push(&i.to_string(), &format!("t{}", i % 7), 1.0).unwrap();
+        itf.push(&i.to_string(), &format!("t{}", i % 7), 1.0)
+            .unwrap();
         itf.push(&i.to_string(), &format!("t{}", (i * 5) % 11 + 7), 1.0)
             .unwrap();
     }
@@ -444,7 +463,9 @@ fn attributes_without_ids_fit_and_entities_without_features_are_counted() {
     // Only some users have features, ids off: the rest have 0 embeddings.
     let mut few = Features::builder("user");
     few.push("0", "g", 1.0).unwrap();
-    let towers = tp.fit(&params, &data, Some(&few.build()), Some(&itf)).unwrap();
+    let towers = tp
+        .fit(&params, &data, Some(&few.build()), Some(&itf))
+        .unwrap();
     assert_eq!(towers.n_without_features(Tower::User), 399);
 }
 
@@ -463,7 +484,9 @@ fn bad_settings_and_inputs_are_typed_errors() {
         );
     }
     let no_item_ids = TowerParams::builder().item_ids(false).check().unwrap();
-    let err = no_item_ids.fit(&params, &data, Some(&uf), None).unwrap_err();
+    let err = no_item_ids
+        .fit(&params, &data, Some(&uf), None)
+        .unwrap_err();
     assert!(matches!(err, Error::EmptyTower { side: "item" }), "{err:?}");
     let mut tr = TowerTrainer::new(&params, &TowerParams::default(), &data, None, None).unwrap();
     let err = tr.update_column(Tower::User, 10_000).unwrap_err();
@@ -475,7 +498,9 @@ fn bad_settings_and_inputs_are_typed_errors() {
         factors: 0,
         ..params.clone()
     };
-    let err = TowerParams::default().fit(&bad, &data, None, None).unwrap_err();
+    let err = TowerParams::default()
+        .fit(&bad, &data, None, None)
+        .unwrap_err();
     assert!(matches!(err, Error::ZeroFactors), "{err:?}");
 }
 
@@ -483,7 +508,11 @@ fn bad_settings_and_inputs_are_typed_errors() {
 fn feature_csv_round_trip_through_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("items.csv");
-    std::fs::write(&path, "item,feature,value\n1,rock,1\n2,jazz\nnew,rock,0.5\n").unwrap();
+    std::fs::write(
+        &path,
+        "item,feature,value\n1,rock,1\n2,jazz\nnew,rock,0.5\n",
+    )
+    .unwrap();
     let f = Features::read_csv(&path, "item").unwrap();
     assert_eq!(f.entities().ids(), ["1", "2", "new"]);
     assert_eq!(f.names().ids(), ["rock", "jazz"]);

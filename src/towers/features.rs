@@ -237,7 +237,11 @@ mod tests {
         for (text, line, msg) in cases {
             let err = Features::from_reader(text.as_bytes(), "feat.csv", "user").unwrap_err();
             match &err {
-                Error::Parse { path, line: l, message } => {
+                Error::Parse {
+                    path,
+                    line: l,
+                    message,
+                } => {
                     assert_eq!(path.to_str(), Some("feat.csv"));
                     assert_eq!(*l, line, "{text:?}: {err}");
                     assert!(message.contains(msg), "{text:?}: {err}");
@@ -259,6 +263,9 @@ mod tests {
     fn non_finite_value_is_typed() {
         let mut b = Features::builder("item");
         let err = b.push("x", "f", f32::NAN).unwrap_err();
-        assert!(matches!(err, Error::InvalidFeatureValue { side: "item", .. }));
+        assert!(matches!(
+            err,
+            Error::InvalidFeatureValue { side: "item", .. }
+        ));
     }
 }

@@ -1,6 +1,8 @@
 //! iCD over feature rows (Bayer et al. 2017): the tower sides, the per-row
 //! updates, the sweep loop and the loss.
 
+#![allow(clippy::needless_range_loop)] // CSR positions index several parallel arrays (values, weights, ŷ).
+
 use std::ops::ControlFlow;
 use std::time::Instant;
 
@@ -904,8 +906,7 @@ impl TowerParams {
         params.validate()?;
         self.validate()?;
         let mut job = move || {
-            TowerTrainer::new(params, self, data, user_features, item_features)?
-                .run(&mut callback)
+            TowerTrainer::new(params, self, data, user_features, item_features)?.run(&mut callback)
         };
         match params.threads {
             Some(t) => rayon::ThreadPoolBuilder::new()

@@ -85,8 +85,7 @@ where
     let read = |path: &Option<PathBuf>, side: &'static str| -> Result<Option<Features>> {
         path.as_ref()
             .map(|p| {
-                Features::read_csv(p, side)
-                    .with_context(|| format!("reading {side} features"))
+                Features::read_csv(p, side).with_context(|| format!("reading {side} features"))
             })
             .transpose()
     };
