@@ -45,6 +45,7 @@
 //! - [`train`]: the sweep loop, the loss and its parts, callbacks.
 //! - [`model`]: the fitted [`Model`].
 //! - [`synth`]: a seeded synthetic data generator.
+//! - [`towers`]: linear feature towers (side features, cold start), trained by iCD.
 
 #![warn(missing_docs)]
 

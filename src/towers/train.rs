@@ -541,6 +541,9 @@ fn predictions(matrix: &SparseMatrix, own: &Factors, other: &Factors, out: &mut 
 /// `Params::iterations` sweeps. Exposed for tests and for callers who want
 /// to drive the sweeps (or single feature-row updates) themselves.
 ///
+/// It runs on the current rayon pool (`Params::threads` is applied by
+/// [`TowerParams::fit_with`]).
+///
 /// Columns of a tower's design matrix: the `p` attribute features first, then
 /// one id column per training entity (`p + u`; a column whose entity has no
 /// id feature is empty and its weight stays 0).
