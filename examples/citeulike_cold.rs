@@ -47,6 +47,8 @@ struct Opts {
     item_ids: bool,
     nu: f32,
     feature_values: String,
+    skip_cold: bool,
+    plain_regs: Vec<f32>,
 }
 
 fn opts() -> Opts {
@@ -66,6 +68,8 @@ fn opts() -> Opts {
         item_ids: true,
         nu: 0.0,
         feature_values: String::from("l2"),
+        skip_cold: false,
+        plain_regs: vec![0.1, 1.0, 10.0, 100.0],
     };
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut i = 0;
@@ -82,6 +86,17 @@ fn opts() -> Opts {
             "--seed" => o.seed = v().parse().expect("--seed"),
             "--nu" => o.nu = v().parse().expect("--nu"),
             "--feature-values" => o.feature_values = v(),
+            "--plain-regs" => {
+                o.plain_regs = v()
+                    .split(',')
+                    .map(|x| x.parse().expect("--plain-regs"))
+                    .collect()
+            }
+            "--skip-cold" => {
+                o.skip_cold = true;
+                i += 1;
+                continue;
+            }
             "--skip-warm" => {
                 o.skip_warm = true;
                 i += 1;
@@ -307,10 +322,47 @@ fn main() {
         cold_test.iter().filter(|t| !t.is_empty()).count(),
         t0.elapsed().as_secs_f64()
     );
+    let k = 20;
+    if !o.skip_cold {
+        cold_start(
+            &o,
+            &p,
+            &tp,
+            &train,
+            &item_features,
+            &tagged[..n_cold],
+            &cold_test,
+            &libraries,
+            &is_cold,
+            &tfv,
+        );
+    }
+
+    if o.skip_warm {
+        return;
+    }
+    warm_start(&o, &p, &libraries, &item_features, k);
+}
+
+#[allow(clippy::too_many_arguments)]
+fn cold_start(
+    o: &Opts,
+    p: &Params,
+    tp: &TowerParams,
+    train: &Interactions,
+    item_features: &Features,
+    cold: &[u32],
+    cold_test: &[Vec<u32>],
+    libraries: &[Vec<u32>],
+    is_cold: &[bool],
+    tfv: &[Vec<(u32, f32)>],
+) {
+    let m = libraries.len();
+    let n_cold = cold.len();
     let t = Instant::now();
     println!("fitting towers (user ids; item ids + tags):");
     let towers = tp
-        .fit_with(&p, &train, None, Some(&item_features), print_loss)
+        .fit_with(p, train, None, Some(item_features), print_loss)
         .expect("fit");
     let model = towers.to_model();
     println!(
@@ -319,7 +371,7 @@ fn main() {
         t.elapsed().as_secs_f64()
     );
     // Candidates: the cold articles, as original article numbers; their rows in the model.
-    let candidates: Vec<u32> = tagged[..n_cold].to_vec();
+    let candidates: Vec<u32> = cold.to_vec();
     let rows: Vec<usize> = candidates
         .iter()
         .map(|i| {
@@ -333,7 +385,7 @@ fn main() {
         .map(|u| model.users().get(&u.to_string()).expect("user") as usize)
         .collect();
     let k = 20;
-    let (towers_recall, users) = recall_over_candidates(&cold_test, &candidates, k, |u, out| {
+    let (towers_recall, users) = recall_over_candidates(cold_test, &candidates, k, |u, out| {
         let x = model.user_factors().row(user_rows[u]);
         for (o, &r) in out.iter_mut().zip(&rows) {
             *o = dot(x, model.item_factors().row(r));
@@ -352,7 +404,7 @@ fn main() {
             prof
         })
         .collect();
-    let (tfidf_recall, _) = recall_over_candidates(&cold_test, &candidates, k, |u, out| {
+    let (tfidf_recall, _) = recall_over_candidates(cold_test, &candidates, k, |u, out| {
         for (o, &c) in out.iter_mut().zip(&candidates) {
             // Cosine up to the user's norm (constant per user).
             *o = tfv[c as usize]
@@ -361,17 +413,16 @@ fn main() {
                 .sum();
         }
     });
-    let (random_recall, _) = recall_over_candidates(&cold_test, &candidates, k, |u, out| {
+    let (random_recall, _) = recall_over_candidates(cold_test, &candidates, k, |u, out| {
         let mut r = ChaCha8Rng::seed_from_u64(o.seed ^ (u as u64).wrapping_mul(0x9E37_79B9));
         out.iter_mut().for_each(|v| *v = r.random());
     });
     println!(
         "COLD Recall@{k} over {users} users, ranking the {n_cold} cold articles: towers {towers_recall:.4}  tf-idf {tfidf_recall:.4}  random {random_recall:.4}"
     );
+}
 
-    if o.skip_warm {
-        return;
-    }
+fn warm_start(o: &Opts, p: &Params, libraries: &[Vec<u32>], item_features: &Features, k: usize) {
     // ---- Warm start: per-user 20% holdout over all articles.
     let mut b = InteractionsBuilder::new();
     for (u, lib) in libraries.iter().enumerate() {
@@ -387,10 +438,15 @@ fn main() {
         wtrain.nnz(),
         wtest.nnz()
     );
-    let t = Instant::now();
-    println!("fitting plain iALS (Cholesky):");
-    let plain = p.fit_with(&wtrain, print_loss).expect("fit");
-    println!("  [{:.1}s]", t.elapsed().as_secs_f64());
+    let mut plain = Vec::new();
+    for &reg in &o.plain_regs {
+        let t = Instant::now();
+        println!("fitting plain iALS (Cholesky), lambda={reg}:");
+        let pp = p.to_builder().regularization(reg).check().expect("valid");
+        let model = pp.fit_with(&wtrain, print_loss).expect("fit");
+        println!("  [{:.1}s]", t.elapsed().as_secs_f64());
+        plain.push((reg, warm_recall(&model, &wtrain, &wtest, k)));
+    }
     let t = Instant::now();
     println!("fitting towers (user ids; item ids + tags):");
     let wt = TowerParams::builder()
@@ -398,14 +454,18 @@ fn main() {
         .check()
         .expect("valid");
     let wtowers = wt
-        .fit_with(&p, &wtrain, None, Some(&item_features), print_loss)
+        .fit_with(p, &wtrain, None, Some(item_features), print_loss)
         .expect("fit")
         .to_model();
     println!("  [{:.1}s]", t.elapsed().as_secs_f64());
-    let plain_r = warm_recall(&plain, &wtrain, &wtest, k);
     let towers_r = warm_recall(&wtowers, &wtrain, &wtest, k);
+    for (reg, r) in plain {
+        println!(
+            "WARM Recall@{k} (20% per-user holdout, all articles): plain iALS lambda={reg} {r:.4}"
+        );
+    }
     println!(
-        "WARM Recall@{k} (20% per-user holdout, all articles): plain iALS {plain_r:.4}  towers (ids + tags) {towers_r:.4}"
+        "WARM Recall@{k} (20% per-user holdout, all articles): towers (ids + tags) {towers_r:.4}"
     );
 }
 
