@@ -174,6 +174,34 @@ pub enum Error {
     /// A request too large to serve (e.g. a dense n x n solve).
     #[error("{0}")]
     TooLarge(String),
+    /// A per-side feature-weight regularization (feature towers) negative or not finite.
+    #[error("{side} feature regularization must be finite and >= 0, got {value}")]
+    InvalidFeatureRegularization {
+        /// "user" or "item".
+        side: &'static str,
+        /// The value given.
+        value: f32,
+    },
+    /// A feature value (feature towers) that is not finite.
+    #[error("invalid value {value} of feature {feature:?} for {side} {entity:?}: feature values must be finite")]
+    InvalidFeatureValue {
+        /// "user" or "item".
+        side: &'static str,
+        /// External entity id.
+        entity: String,
+        /// Feature name.
+        feature: String,
+        /// The offending value.
+        value: f32,
+    },
+    /// A tower with no feature at all: every embedding of that side would be 0.
+    #[error(
+        "the {side} tower has no features: give {side} features or turn {side} id features on"
+    )]
+    EmptyTower {
+        /// "user" or "item".
+        side: &'static str,
+    },
 }
 
 impl Error {

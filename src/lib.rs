@@ -47,6 +47,7 @@
 //! - [`serve`]: filtered and all-user recommendations (blocked top-k),
 //!   similar items/users, fold-in, explanations, `partial_fit`.
 //! - [`synth`]: a seeded synthetic data generator.
+//! - [`towers`]: linear feature towers (side features, cold start), trained by iCD.
 
 #![warn(missing_docs)]
 
@@ -64,6 +65,7 @@ pub mod params;
 pub mod serve;
 pub mod solver;
 pub mod synth;
+pub mod towers;
 pub mod train;
 
 pub use confidence::{ConfidenceKind, Target, Weighting};

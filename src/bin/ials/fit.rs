@@ -7,10 +7,13 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use ials::data::read::{read_interactions, Columns, ReadOptions};
-use ials::{ConfidenceKind, Model, Params, SolverKind, Target};
+use ials::eval::io::{assemble, read_aligned};
+use ials::eval::{EarlyStopping, Metric};
+use ials::{ConfidenceKind, Model, Params, Progress, SolverKind, Target};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::common;
+use crate::towers_cli::{fit_towers, FeatureArgs};
 
 #[derive(clap::Args, Debug)]
 #[command(args_override_self = true)]
@@ -85,6 +88,19 @@ pub struct Args {
     /// No progress bar, no loss lines.
     #[arg(long)]
     quiet: bool,
+    /// Validation pairs (same format as --input, users and items of the
+    /// input): evaluate --metric after each iteration, stop after --patience
+    /// iterations without improvement, keep the best iteration.
+    #[arg(long, value_name = "FILE")]
+    validation: Option<PathBuf>,
+    /// Iterations without improvement before early stopping.
+    #[arg(long, default_value_t = 3, requires = "validation")]
+    patience: usize,
+    /// Validation metric: recall@K, ndcg@K, precision@K, map@K, mrr@K, hr@K, auc.
+    #[arg(long, default_value = "recall@20", requires = "validation")]
+    metric: Metric,
+    #[command(flatten)]
+    features: FeatureArgs,
 }
 
 fn parse_columns(s: &str) -> Result<Columns> {
@@ -188,7 +204,7 @@ pub fn run(a: Args) -> Result<()> {
         pb
     };
     let quiet = a.quiet;
-    let model: Model = params.fit_with(&data, |p| {
+    let log = |p: &Progress<'_>| {
         let r = p.report;
         if !quiet {
             pb.suspend(|| {
@@ -204,8 +220,67 @@ pub fn run(a: Args) -> Result<()> {
             });
         }
         pb.inc(1);
-        ControlFlow::Continue(())
-    })?;
+    };
+    let mut validation_report = serde_json::Value::Null;
+    let model: Model = if a.features.wanted() {
+        if a.validation.is_some() {
+            bail!("--validation is not supported with feature towers (--item-features, --user-features, ...)");
+        }
+        let (model, _towers) = fit_towers(&params, &data, &a.features, |p| {
+            log(p);
+            ControlFlow::Continue(())
+        })?;
+        model
+    } else if let Some(vpath) = &a.validation {
+        let mut users = data.users().clone();
+        let (triplets, dropped) = read_aligned(vpath, &opts, &mut users, data.items(), false)?;
+        if dropped > 0 && !quiet {
+            eprintln!(
+                "note: {}: {dropped} lines name users or items not in the input and are ignored",
+                vpath.display()
+            );
+        }
+        let valid = assemble(data.users(), data.items(), triplets).map_err(|e| match e {
+            ials::Error::EmptyMatrix => anyhow::anyhow!(
+                "{}: no validation pair names a user and an item of the input",
+                vpath.display()
+            ),
+            e => e.into(),
+        })?;
+        let metric = a.metric;
+        let mut stop = EarlyStopping::new(&data, &valid, metric, a.patience)?;
+        let model = params.fit_with(&data, |p| {
+            log(p);
+            let flow = stop.observe(p);
+            if !quiet {
+                let &(it, v) = stop.history().last().expect("invariant: observed");
+                pb.suspend(|| eprintln!("iteration {it:>3}  validation {metric} {v:.5}"));
+            }
+            flow
+        })?;
+        let model = stop.apply_best(model);
+        if !quiet {
+            eprintln!(
+                "best iteration {} ({metric} {:.5}); the model keeps its factors",
+                stop.best_iteration(),
+                stop.best_value()
+            );
+        }
+        validation_report = serde_json::json!({
+            "file": vpath.display().to_string(),
+            "metric": metric.to_string(),
+            "patience": a.patience,
+            "best_iteration": stop.best_iteration(),
+            "best_value": stop.best_value(),
+            "history": stop.history().iter().map(|&(it, v)| serde_json::json!({"iteration": it, "value": v})).collect::<Vec<_>>(),
+        });
+        model
+    } else {
+        params.fit_with(&data, |p| {
+            log(p);
+            ControlFlow::Continue(())
+        })?
+    };
     pb.finish_and_clear();
     let t = Instant::now();
     model.save(&a.output)?;
@@ -236,6 +311,7 @@ pub fn run(a: Args) -> Result<()> {
             "nnz": data.nnz(),
             "params": model.params(),
             "iterations": iterations,
+            "validation": validation_report,
         });
         let text = serde_json::to_vec_pretty(&report)?;
         common::write_output(path, |w| {

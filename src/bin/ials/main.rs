@@ -11,6 +11,7 @@ mod info;
 mod recommend;
 mod similar;
 mod split;
+mod towers_cli;
 mod tune;
 mod update;
 
@@ -54,6 +55,14 @@ enum Command {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`ials recommend --output - | head`), as
+    // Unix tools do, instead of panicking in `println!`.
+    #[cfg(unix)]
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up,
+    // before any thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),

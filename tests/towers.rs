@@ -1,0 +1,527 @@
+//! Feature towers against the definitions: reduction to plain iALS, the
+//! brute-force all-pairs objective and its gradient, the feature-Gramian
+//! form, determinism, cold entities and bad input.
+
+#![allow(clippy::needless_range_loop)]
+
+use ials::towers::{
+    feature_gramian, projected_gramian, Features, Tower, TowerParams, TowerTrainer,
+};
+use ials::{Error, Factors, Interactions, Params, SolverKind, SynthConfig, Target};
+
+/// Dense objective over all pairs in f64, and the gradient of each tower's
+/// weights: `L = Σ_ui W_ui (T_ui − x_u·y_i)² + Σ_j λ_j ‖a_j‖²`.
+struct Dense {
+    loss: f64,
+    all_pairs_sq: f64,
+    grad_user: Vec<f64>,
+    grad_item: Vec<f64>,
+}
+
+fn dense_design(tr: &TowerTrainer<'_>, t: Tower, rows: usize) -> Vec<f64> {
+    let cols = tr.n_columns(t);
+    let mut f = vec![0.0f64; rows * cols];
+    for (u, j, v) in tr.design(t) {
+        f[u as usize * cols + j as usize] += v as f64;
+    }
+    f
+}
+
+fn dense(params: &Params, data: &Interactions, tr: &TowerTrainer<'_>) -> Dense {
+    let (m, n, k) = (data.n_users(), data.n_items(), params.factors);
+    let fu = dense_design(tr, Tower::User, m);
+    let fi = dense_design(tr, Tower::Item, n);
+    let (a, b) = (tr.weights(Tower::User), tr.weights(Tower::Item));
+    let (pu, pi) = (a.rows(), b.rows());
+    let embed = |f: &[f64], w: &Factors, rows: usize, p: usize| -> Vec<f64> {
+        let mut x = vec![0.0; rows * k];
+        for u in 0..rows {
+            for j in 0..p {
+                let v = f[u * p + j];
+                if v != 0.0 {
+                    for c in 0..k {
+                        x[u * k + c] += v * w.row(j)[c] as f64;
+                    }
+                }
+            }
+        }
+        x
+    };
+    let x = embed(&fu, &a, m, pu);
+    let y = embed(&fi, &b, n, pi);
+    let wt = params.weighting();
+    let a0 = params.unobserved_weight as f64;
+    // E_ui = W (ŷ − T): d L / d ŷ_ui = 2 E_ui.
+    let mut e = vec![0.0f64; m * n];
+    let mut loss = 0.0;
+    let mut all_sq = 0.0;
+    for u in 0..m {
+        let row = data.user_row(u);
+        for i in 0..n {
+            let yhat: f64 = (0..k).map(|c| x[u * k + c] * y[i * k + c]).sum();
+            all_sq += yhat * yhat;
+            let (w, t) = match row.indices.binary_search(&(i as u32)) {
+                Ok(q) => {
+                    let (c, p) = wt.weight(row.values[q]);
+                    (c as f64, p as f64)
+                }
+                Err(_) => (a0, 0.0),
+            };
+            loss += w * (t - yhat) * (t - yhat);
+            e[u * n + i] = w * (yhat - t);
+        }
+    }
+    let lu = tr.column_lambdas(Tower::User);
+    let li = tr.column_lambdas(Tower::Item);
+    for j in 0..pu {
+        loss += lu[j] as f64 * a.row(j).iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+    }
+    for j in 0..pi {
+        loss += li[j] as f64 * b.row(j).iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+    }
+    // Gradients: dL/da_j = 2 Σ_u F_uj Σ_i E_ui y_i + 2 λ_j a_j.
+    let mut gu = vec![0.0f64; pu * k];
+    for u in 0..m {
+        let mut ey = vec![0.0f64; k];
+        for i in 0..n {
+            for c in 0..k {
+                ey[c] += e[u * n + i] * y[i * k + c];
+            }
+        }
+        for j in 0..pu {
+            let f = fu[u * pu + j];
+            if f != 0.0 {
+                for c in 0..k {
+                    gu[j * k + c] += 2.0 * f * ey[c];
+                }
+            }
+        }
+    }
+    for j in 0..pu {
+        for c in 0..k {
+            gu[j * k + c] += 2.0 * lu[j] as f64 * a.row(j)[c] as f64;
+        }
+    }
+    let mut gi = vec![0.0f64; pi * k];
+    for i in 0..n {
+        let mut ex = vec![0.0f64; k];
+        for u in 0..m {
+            for c in 0..k {
+                ex[c] += e[u * n + i] * x[u * k + c];
+            }
+        }
+        for j in 0..pi {
+            let f = fi[i * pi + j];
+            if f != 0.0 {
+                for c in 0..k {
+                    gi[j * k + c] += 2.0 * f * ex[c];
+                }
+            }
+        }
+    }
+    for j in 0..pi {
+        for c in 0..k {
+            gi[j * k + c] += 2.0 * li[j] as f64 * b.row(j)[c] as f64;
+        }
+    }
+    Dense {
+        loss,
+        all_pairs_sq: all_sq,
+        grad_user: gu,
+        grad_item: gi,
+    }
+}
+
+fn norm(v: &[f64]) -> f64 {
+    v.iter().map(|x| x * x).sum::<f64>().sqrt()
+}
+
+/// A tiny seeded data set with features on both sides: some entities have
+/// interactions but no features, some features but no interactions (cold).
+fn tiny(seed: u64) -> (Interactions, Features, Features) {
+    let data = SynthConfig::new(9, 11, 50, seed).interactions().unwrap();
+    let mut uf = Features::builder("user");
+    let mut itf = Features::builder("item");
+    let mut s = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
+    let mut next = || {
+        s = s
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (s >> 33) as u32
+    };
+    for u in 0..8 {
+        for j in 0..3 {
+            if next() % 2 == 0 {
+                let v = (next() % 7) as f32 / 3.0 - 1.0;
+                uf.push(&u.to_string(), &format!("ua{j}"), v).unwrap();
+            }
+        }
+    }
+    uf.push("cold-user", "ua0", 1.0).unwrap();
+    for i in 0..11 {
+        for j in 0..4 {
+            if next() % 3 == 0 {
+                itf.push(&i.to_string(), &format!("ia{j}"), 1.0).unwrap();
+            }
+        }
+    }
+    itf.push("cold-item", "ia1", 1.0).unwrap();
+    itf.push("cold-item", "only-cold", 2.0).unwrap();
+    (data, uf.build(), itf.build())
+}
+
+fn tiny_params(seed: u64) -> Params {
+    Params::builder()
+        .factors(3)
+        .iterations(3)
+        .regularization(0.3)
+        .alpha(2.0)
+        .unobserved_weight(0.5)
+        .reg_exponent(0.5)
+        .seed(seed)
+        .check()
+        .unwrap()
+}
+
+#[test]
+fn id_only_towers_reproduce_plain_ials() {
+    for (seed, nu, a0, target) in [
+        (11u64, 0.0f32, 1.0f32, Target::One),
+        (12, 1.0, 0.1, Target::Reciprocal),
+    ] {
+        println!("seed {seed}, nu {nu}, alpha0 {a0}");
+        // Every item gets an interaction: an item with none has no id feature
+        // (its embedding starts at 0), whereas the plain fit starts it random.
+        let mut t = SynthConfig::new(120, 80, 1500, seed).triplets();
+        t.extend((0..80u32).map(|i| (i % 120, i, 1.0)));
+        let data = Interactions::from_indexed(120, 80, t).unwrap();
+        let params = Params::builder()
+            .factors(6)
+            .iterations(6)
+            .regularization(0.05)
+            .alpha(3.0)
+            .unobserved_weight(a0)
+            .reg_exponent(nu)
+            .target(target)
+            .solver(SolverKind::Cholesky)
+            .seed(seed)
+            .check()
+            .unwrap();
+        let plain = params.fit(&data).unwrap();
+        let towers = TowerParams::default()
+            .fit(&params, &data, None, None)
+            .unwrap();
+        for (p, t) in plain.loss_history().iter().zip(towers.loss_history()) {
+            let (lp, lt) = (p.loss.total(), t.loss.total());
+            println!("iter {}: plain {lp:.6} towers {lt:.6}", p.iteration);
+            // The two paths share the objective but not the kernels (the
+            // plain solver runs SIMD f32 rank updates into an f64 Cholesky):
+            // agreement to float32 rounding, not bit for bit.
+            assert!((lp - lt).abs() <= 1e-6 * lp.abs(), "iter {}", p.iteration);
+            for (a, b) in [
+                (p.loss.observed, t.loss.observed),
+                (p.loss.unobserved, t.loss.unobserved),
+                (p.loss.regularization, t.loss.regularization),
+            ] {
+                assert!((a - b).abs() <= 1e-6 * lp.abs(), "{a} vs {b}");
+            }
+        }
+        assert_eq!(towers.loss_history().len(), params.iterations);
+        let model = towers.to_model();
+        for (name, a, b) in [
+            ("user", plain.user_factors(), model.user_factors()),
+            ("item", plain.item_factors(), model.item_factors()),
+        ] {
+            assert_eq!((a.rows(), a.k()), (b.rows(), b.k()));
+            let scale = a.as_slice().iter().fold(0f32, |m, v| m.max(v.abs()));
+            let diff = a
+                .as_slice()
+                .iter()
+                .zip(b.as_slice())
+                .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+            println!("{name} factors: max |diff| {diff:e}, max |value| {scale}");
+            assert!(diff <= 1e-5 * scale.max(1.0), "{name}: {diff}");
+        }
+    }
+}
+
+#[test]
+fn one_row_update_zeroes_the_brute_force_gradient_of_that_row() {
+    for seed in [1u64, 2, 3] {
+        println!("seed {seed}");
+        let (data, uf, itf) = tiny(seed);
+        let params = tiny_params(seed);
+        let tp = TowerParams::default();
+        let mut tr = TowerTrainer::new(&params, &tp, &data, Some(&uf), Some(&itf)).unwrap();
+        tr.sweep().unwrap();
+        let k = params.factors;
+        for t in [Tower::User, Tower::Item] {
+            for col in 0..tr.n_columns(t) {
+                if !tr.design(t).iter().any(|&(_, j, _)| j as usize == col) {
+                    continue; // no training entity has this column
+                }
+                let before = dense(&params, &data, &tr);
+                tr.update_column(t, col).unwrap();
+                let after = dense(&params, &data, &tr);
+                let (gb, ga) = match t {
+                    Tower::User => (&before.grad_user, &after.grad_user),
+                    Tower::Item => (&before.grad_item, &after.grad_item),
+                };
+                let (nb, na) = (
+                    norm(&gb[col * k..(col + 1) * k]),
+                    norm(&ga[col * k..(col + 1) * k]),
+                );
+                assert!(
+                    na <= 1e-4 * (1.0 + nb) + 1e-5,
+                    "{t:?} column {col}: gradient {nb:e} -> {na:e}"
+                );
+                // An exact block minimization never increases the objective.
+                assert!(after.loss <= before.loss * (1.0 + 1e-6), "{t:?} {col}");
+            }
+        }
+    }
+}
+
+#[test]
+fn loss_parts_match_the_dense_objective() {
+    let (data, uf, itf) = tiny(5);
+    let params = tiny_params(5);
+    let mut tr = TowerTrainer::new(
+        &params,
+        &TowerParams::default(),
+        &data,
+        Some(&uf),
+        Some(&itf),
+    )
+    .unwrap();
+    for _ in 0..2 {
+        let report = tr.sweep().unwrap();
+        let d = dense(&params, &data, &tr);
+        let l = report.loss.total();
+        println!("loss {l} dense {}", d.loss);
+        assert!((l - d.loss).abs() <= 1e-4 * d.loss, "{l} vs {}", d.loss);
+    }
+}
+
+#[test]
+fn feature_gramian_form_equals_the_dense_all_pairs_sum() {
+    for seed in [4u64, 8] {
+        println!("seed {seed}");
+        let (data, uf, itf) = tiny(seed);
+        let params = tiny_params(seed);
+        let mut tr = TowerTrainer::new(
+            &params,
+            &TowerParams::default(),
+            &data,
+            Some(&uf),
+            Some(&itf),
+        )
+        .unwrap();
+        tr.sweep().unwrap();
+        let (m, n) = (data.n_users(), data.n_items());
+        let phi_u = feature_gramian(&tr.design(Tower::User), m, tr.n_columns(Tower::User));
+        let phi_i = feature_gramian(&tr.design(Tower::Item), n, tr.n_columns(Tower::Item));
+        let hu = projected_gramian(&phi_u, &tr.weights(Tower::User));
+        let gi = projected_gramian(&phi_i, &tr.weights(Tower::Item));
+        let form: f64 = hu.iter().zip(&gi).map(|(a, b)| a * b).sum();
+        let d = dense(&params, &data, &tr);
+        println!("feature-Gramian form {form}, dense {}", d.all_pairs_sq);
+        assert!((form - d.all_pairs_sq).abs() <= 1e-6 * d.all_pairs_sq.max(1.0));
+        // And the loss's unobserved part is α0 (all pairs − observed pairs).
+        let loss = tr.loss();
+        let x = tr.user_factors();
+        let y = tr.item_factors();
+        let obs_sq: f64 = data
+            .triplets()
+            .map(|(u, i, _)| {
+                let v: f64 = (0..params.factors)
+                    .map(|c| x.row(u as usize)[c] as f64 * y.row(i as usize)[c] as f64)
+                    .sum();
+                v * v
+            })
+            .sum();
+        let want = params.unobserved_weight as f64 * (form - obs_sq);
+        assert!((loss.unobserved - want).abs() <= 1e-4 * want.abs().max(1.0));
+    }
+}
+
+/// Data and features big enough that a feature has more than one chunk of
+/// entities (the parallel path).
+fn medium(seed: u64) -> (Interactions, Features, Features) {
+    let data = SynthConfig::new(400, 300, 6000, seed)
+        .interactions()
+        .unwrap();
+    let mut uf = Features::builder("user");
+    for u in 0..400 {
+        uf.push(&u.to_string(), &format!("g{}", u % 3), 1.0)
+            .unwrap();
+        uf.push(&u.to_string(), "age", (u % 17) as f32 / 8.0 - 1.0)
+            .unwrap();
+    }
+    let mut itf = Features::builder("item");
+    for i in 0..330 {
+        itf.push(&i.to_string(), &format!("t{}", i % 7), 1.0)
+            .unwrap();
+        itf.push(&i.to_string(), &format!("t{}", (i * 5) % 11 + 7), 1.0)
+            .unwrap();
+    }
+    (data, uf.build(), itf.build())
+}
+
+#[test]
+fn bit_identical_on_one_and_many_threads_and_loss_never_increases() {
+    let seed = 21;
+    println!("seed {seed}");
+    let (data, uf, itf) = medium(seed);
+    let fit = |threads: usize| {
+        let params = Params::builder()
+            .factors(8)
+            .iterations(4)
+            .regularization(0.1)
+            .alpha(2.0)
+            .seed(seed)
+            .threads(threads)
+            .check()
+            .unwrap();
+        TowerParams::builder()
+            .item_feature_reg(0.5)
+            .check()
+            .unwrap()
+            .fit(&params, &data, Some(&uf), Some(&itf))
+            .unwrap()
+    };
+    let one = fit(1);
+    let three = fit(3);
+    let (m1, m3) = (one.to_model(), three.to_model());
+    assert_eq!(m1.user_factors(), m3.user_factors());
+    assert_eq!(m1.item_factors(), m3.item_factors());
+    let losses = |m: &ials::towers::TowerModel| -> Vec<_> {
+        m.loss_history().iter().map(|r| r.loss).collect()
+    };
+    assert_eq!(losses(&one), losses(&three));
+    let l = losses(&one);
+    for w in l.windows(2) {
+        assert!(w[1].total() <= w[0].total() * (1.0 + 1e-6), "{l:?}");
+    }
+}
+
+#[test]
+fn cold_entities_get_tower_embeddings_in_the_plain_model() {
+    let (data, uf, itf) = medium(3);
+    let params = Params::builder()
+        .factors(8)
+        .iterations(3)
+        .regularization(0.1)
+        .seed(3)
+        .check()
+        .unwrap();
+    let towers = TowerParams::default()
+        .fit(&params, &data, Some(&uf), Some(&itf))
+        .unwrap();
+    // Items 300..330 appear only in the feature file: cold.
+    assert_eq!(towers.n_train(Tower::Item), 300);
+    assert_eq!(towers.n_cold(Tower::Item), 30);
+    assert_eq!(towers.n_cold(Tower::User), 0);
+    let model = towers.to_model();
+    assert_eq!(model.n_items(), 330);
+    assert_eq!(model.train().shape(), (400, 330));
+    let i = model.items().get("310").unwrap() as usize;
+    assert!(i >= 300);
+    // y_i = Bᵀ g_i from the attributes alone (no id feature).
+    let (want, unknown) = towers.embed(Tower::Item, &[("t2", 1.0), ("t17", 1.0), ("nope", 1.0)]);
+    assert_eq!(unknown, 1);
+    assert_eq!(310 % 7, 2);
+    assert_eq!((310 * 5) % 11 + 7, 17);
+    for (a, b) in model.item_factors().row(i).iter().zip(&want) {
+        assert!((a - b).abs() <= 1e-6 * (1.0 + b.abs()));
+    }
+    assert!(want.iter().any(|v| *v != 0.0));
+    assert!(towers.id_weight(Tower::Item, i).is_none());
+    // The cold items can be recommended.
+    let recs = model.recommend(0, 330, true);
+    assert!(recs.iter().any(|&(j, _)| j as usize >= 300));
+    // Training entities keep their indices.
+    for u in 0..data.n_users() {
+        assert_eq!(model.users().id(u as u32), data.users().id(u as u32));
+    }
+}
+
+#[test]
+fn attributes_without_ids_fit_and_entities_without_features_are_counted() {
+    let (data, uf, itf) = medium(4);
+    let params = Params::builder()
+        .factors(4)
+        .iterations(2)
+        .seed(4)
+        .check()
+        .unwrap();
+    let tp = TowerParams::builder()
+        .user_ids(false)
+        .item_ids(false)
+        .check()
+        .unwrap();
+    let towers = tp.fit(&params, &data, Some(&uf), Some(&itf)).unwrap();
+    assert_eq!(towers.n_without_features(Tower::User), 0);
+    assert!(towers.id_weight(Tower::User, 0).is_none());
+    // Only some users have features, ids off: the rest have 0 embeddings.
+    let mut few = Features::builder("user");
+    few.push("0", "g", 1.0).unwrap();
+    let towers = tp
+        .fit(&params, &data, Some(&few.build()), Some(&itf))
+        .unwrap();
+    assert_eq!(towers.n_without_features(Tower::User), 399);
+}
+
+#[test]
+fn bad_settings_and_inputs_are_typed_errors() {
+    let (data, uf, _) = medium(5);
+    let params = Params::builder().factors(4).iterations(1).check().unwrap();
+    for (b, side) in [
+        (TowerParams::builder().user_feature_reg(-1.0), "user"),
+        (TowerParams::builder().item_feature_reg(f32::NAN), "item"),
+    ] {
+        let err = b.check().unwrap_err();
+        assert!(
+            matches!(err, Error::InvalidFeatureRegularization { side: s, .. } if s == side),
+            "{err:?}"
+        );
+    }
+    let no_item_ids = TowerParams::builder().item_ids(false).check().unwrap();
+    let err = no_item_ids
+        .fit(&params, &data, Some(&uf), None)
+        .unwrap_err();
+    assert!(matches!(err, Error::EmptyTower { side: "item" }), "{err:?}");
+    let mut tr = TowerTrainer::new(&params, &TowerParams::default(), &data, None, None).unwrap();
+    let err = tr.update_column(Tower::User, 10_000).unwrap_err();
+    assert!(matches!(err, Error::IndexOutOfRange { .. }), "{err:?}");
+    let err = Features::read_csv("/nonexistent/feat.csv", "item").unwrap_err();
+    assert!(matches!(err, Error::Io { .. }), "{err:?}");
+    assert!(err.to_string().contains("/nonexistent/feat.csv"));
+    let bad = Params {
+        factors: 0,
+        ..params.clone()
+    };
+    let err = TowerParams::default()
+        .fit(&bad, &data, None, None)
+        .unwrap_err();
+    assert!(matches!(err, Error::ZeroFactors), "{err:?}");
+}
+
+#[test]
+fn feature_csv_round_trip_through_a_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("items.csv");
+    std::fs::write(
+        &path,
+        "item,feature,value\n1,rock,1\n2,jazz\nnew,rock,0.5\n",
+    )
+    .unwrap();
+    let f = Features::read_csv(&path, "item").unwrap();
+    assert_eq!(f.entities().ids(), ["1", "2", "new"]);
+    assert_eq!(f.names().ids(), ["rock", "jazz"]);
+    std::fs::write(&path, "1,rock\n2,jazz,x\n").unwrap();
+    let err = Features::read_csv(&path, "item").unwrap_err();
+    assert!(err.to_string().contains("items.csv: line 2"), "{err}");
+}
