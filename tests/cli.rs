@@ -525,3 +525,459 @@ fn real_dataset_end_to_end() {
     let got: f32 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
     assert!((got - m.score(0, 0)).abs() <= 1e-5 * (1.0 + got.abs()));
 }
+
+fn read_csv_rows(p: &Path) -> Vec<Vec<String>> {
+    fs::read_to_string(p)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+#[test]
+fn history_fold_in_explain_and_update() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let model = d.path().join("m");
+    ok(&fit(&input, &model, &["--solver", "cholesky"]));
+
+    // A new user and a known one, with an item the model does not know.
+    let hist = d.path().join("hist.csv");
+    fs::write(
+        &hist,
+        "newbie,item1\nnewbie,item4,2\nnewbie,nosuch\nuser3,item3\n",
+    )
+    .unwrap();
+    let recs = d.path().join("recs.csv");
+    let o = ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--history",
+        s(&hist),
+        "--k",
+        "3",
+        "--output",
+        s(&recs),
+    ]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 item ids the model does not know"), "{err}");
+    assert!(err.contains("nosuch"), "{err}");
+    // The library path gives the same lists.
+    let m = ials::Model::load(&model).unwrap();
+    let lib = ials::serve::recommend_history(
+        &m,
+        &hist,
+        &ials::data::read::ReadOptions::default(),
+        3,
+        &ials::Filter::new().exclude_seen(true),
+    )
+    .unwrap();
+    let rows = read_csv_rows(&recs);
+    let mut expected = Vec::new();
+    for u in &lib.users {
+        for (r, &(i, sc)) in u.recommendations.iter().enumerate() {
+            expected.push(vec![
+                u.id.clone(),
+                m.items().id(i).to_owned(),
+                (r + 1).to_string(),
+                sc.to_string(),
+            ]);
+        }
+    }
+    assert_eq!(rows, expected);
+    assert_eq!(rows.iter().filter(|r| r[0] == "newbie").count(), 3);
+    // History items are excluded by default.
+    assert!(rows
+        .iter()
+        .all(|r| !(r[0] == "newbie" && (r[1] == "item1" || r[1] == "item4"))));
+
+    // Explain: the contributions listed (all of them) sum to the score.
+    let o = ials(&[
+        "explain",
+        "--model",
+        s(&model),
+        "--user",
+        "user3",
+        "--item",
+        "item5",
+        "--top",
+        "100",
+    ]);
+    ok(&o);
+    let out = String::from_utf8_lossy(&o.stdout);
+    let score: f64 = out
+        .split("score ")
+        .nth(1)
+        .and_then(|t| t.split_whitespace().next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let sum: f64 = out
+        .lines()
+        .skip(2)
+        .map(|l| l.split_whitespace().nth(1).unwrap().parse::<f64>().unwrap())
+        .sum();
+    assert!((sum - score).abs() <= 1e-5 * score.abs().max(1.0), "{out}");
+    fails_with(
+        &ials(&[
+            "explain",
+            "--model",
+            s(&model),
+            "--user",
+            "ghost",
+            "--item",
+            "item5",
+        ]),
+        "ghost",
+    );
+
+    // Update: new user, new item, new pair; the old model stays as it was.
+    let new = d.path().join("new.csv");
+    fs::write(&new, "user0,item_new,2\nstranger,item2\n").unwrap();
+    let m2 = d.path().join("m2");
+    ok(&ials(&[
+        "update",
+        "--model",
+        s(&model),
+        "--input",
+        s(&new),
+        "--output",
+        s(&m2),
+    ]));
+    let updated = ials::Model::load(&m2).unwrap();
+    assert_eq!(updated.n_users(), m.n_users() + 1);
+    assert_eq!(updated.n_items(), m.n_items() + 1);
+    assert!(updated.users().get("stranger").is_some());
+    assert!(updated.items().get("item_new").is_some());
+    assert_eq!(
+        ials::Model::load(&model).unwrap().user_factors(),
+        m.user_factors()
+    );
+    // Untouched users keep their rows: user5 has no item in common with
+    // the update (item2, item_new) and is not user0.
+    let u5 = m.users().get("user5").unwrap() as usize;
+    let touched = m
+        .user_history(u5)
+        .indices
+        .contains(&m.items().get("item2").unwrap());
+    if !touched {
+        assert_eq!(updated.user_factors().row(u5), m.user_factors().row(u5));
+    }
+    // The updated model recommends and exports.
+    let exported = d.path().join("exp");
+    ok(&ials(&[
+        "export",
+        "--model",
+        s(&m2),
+        "--output",
+        s(&exported),
+    ]));
+    let users = fs::read_to_string(exported.join("users.txt")).unwrap();
+    assert_eq!(users.lines().last(), Some("stranger"));
+    // Bad update input: nothing written.
+    fs::write(&new, "user0,item1,nan\n").unwrap();
+    let m3 = d.path().join("m3");
+    fails_with(
+        &ials(&[
+            "update",
+            "--model",
+            s(&model),
+            "--input",
+            s(&new),
+            "--output",
+            s(&m3),
+        ]),
+        "line 1",
+    );
+    assert!(!m3.exists());
+}
+
+#[test]
+fn similar_users_and_filters() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let model = d.path().join("m");
+    ok(&fit(&input, &model, &[]));
+    let m = ials::Model::load(&model).unwrap();
+    let out = d.path().join("sim.csv");
+    ok(&ials(&[
+        "similar",
+        "--model",
+        s(&model),
+        "--all-users",
+        "--k",
+        "4",
+        "--output",
+        s(&out),
+    ]));
+    let rows = read_csv_rows(&out);
+    assert_eq!(rows.len(), m.n_users() * 4);
+    // Brute-force cosine for each user.
+    let x = m.user_factors();
+    let norm = |v: &[f32]| v.iter().map(|a| a * a).sum::<f32>().sqrt();
+    for u in 0..m.n_users() {
+        let uid = m.users().id(u as u32);
+        let mine: Vec<&Vec<String>> = rows.iter().filter(|r| r[0] == uid).collect();
+        let mut all: Vec<(f32, usize)> = (0..m.n_users())
+            .filter(|&v| v != u)
+            .map(|v| {
+                let c = x
+                    .row(u)
+                    .iter()
+                    .zip(x.row(v))
+                    .map(|(a, b)| a * b)
+                    .sum::<f32>()
+                    / (norm(x.row(u)) * norm(x.row(v)));
+                (c, v)
+            })
+            .collect();
+        all.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+        for (r, row) in mine.iter().enumerate() {
+            let sc: f32 = row[3].parse().unwrap();
+            assert!((sc - all[r].0).abs() < 1e-4, "user {uid} rank {r}");
+            assert_ne!(row[1], uid);
+        }
+    }
+    // Item filters: excluded items never appear, candidates bound the output.
+    let ex = d.path().join("ex.txt");
+    fs::write(&ex, "item1\nitem3\n").unwrap();
+    let cand = d.path().join("cand.txt");
+    fs::write(&cand, "item0\nitem1\nitem2\nitem5\n").unwrap();
+    ok(&ials(&[
+        "similar",
+        "--model",
+        s(&model),
+        "--all-items",
+        "--k",
+        "10",
+        "--exclude",
+        s(&ex),
+        "--candidates",
+        s(&cand),
+        "--output",
+        s(&out),
+    ]));
+    for r in read_csv_rows(&out) {
+        assert!(
+            ["item0", "item2", "item5"].contains(&r[1].as_str()),
+            "{r:?}"
+        );
+        assert_ne!(r[0], r[1]);
+    }
+    fails_with(
+        &ials(&["similar", "--model", s(&model), "--k", "3", "--output", "-"]),
+        "give --all-items",
+    );
+}
+
+#[test]
+fn fit_with_validation_keeps_the_best_iteration() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let valid = d.path().join("valid.csv");
+    fs::write(
+        &valid,
+        "user0,item9\nuser1,item0\nuser2,item5\nghost,item1\n",
+    )
+    .unwrap();
+    let model = d.path().join("m");
+    let report = d.path().join("r.json");
+    ok(&fit(
+        &input,
+        &model,
+        &[
+            "--iterations",
+            "12",
+            "--validation",
+            s(&valid),
+            "--patience",
+            "2",
+            "--metric",
+            "ndcg@5",
+            "--report",
+            s(&report),
+        ],
+    ));
+    let r: serde_json::Value = serde_json::from_str(&fs::read_to_string(&report).unwrap()).unwrap();
+    let v = &r["validation"];
+    assert_eq!(v["metric"], "ndcg@5");
+    let best = v["best_iteration"].as_u64().unwrap() as usize;
+    let hist = v["history"].as_array().unwrap();
+    assert!(best >= 1 && best <= hist.len());
+    let best_value = v["best_value"].as_f64().unwrap();
+    assert!(hist
+        .iter()
+        .all(|h| h["value"].as_f64().unwrap() <= best_value));
+    // Stopped by patience or by the iteration budget.
+    assert!(hist.len() == 12 || hist.len() == best + 2, "{v}");
+    let m = ials::Model::load(&model).unwrap();
+    assert_eq!(m.params().iterations, best);
+    assert_eq!(m.loss_history().len(), best);
+
+    // A validation file naming nobody of the input, a bad metric, a metric
+    // without a validation file: clear errors, nothing written.
+    fs::write(&valid, "ghost,item1\n").unwrap();
+    let m2 = d.path().join("m2");
+    fails_with(
+        &fit(&input, &m2, &["--validation", s(&valid)]),
+        "no validation pair",
+    );
+    fails_with(
+        &fit(
+            &input,
+            &m2,
+            &["--validation", s(&valid), "--metric", "bogus@3"],
+        ),
+        "bogus",
+    );
+    fails_with(&fit(&input, &m2, &["--patience", "3"]), "--validation");
+    assert!(!m2.exists());
+}
+
+#[test]
+fn fit_with_item_features_serves_cold_items() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let feats = d.path().join("items.csv");
+    let mut text = String::from("item,feature,value\n");
+    for i in 0..10 {
+        text.push_str(&format!("item{i},g{}\n", i % 3));
+    }
+    text.push_str("cold_item,g1\ncold_item,g2,0.5\n");
+    fs::write(&feats, &text).unwrap();
+    let model = d.path().join("m");
+    let o = fit(&input, &model, &["--item-features", s(&feats)]);
+    ok(&o);
+    let m = ials::Model::load(&model).unwrap();
+    let cold = m.items().get("cold_item").expect("cold item in the model") as usize;
+    assert_eq!(m.n_items(), 11);
+    assert!(m.item_factors().row(cold).iter().any(|&v| v != 0.0));
+    // Export includes it; recommend can rank it as a candidate.
+    let exported = d.path().join("exp");
+    ok(&ials(&[
+        "export",
+        "--model",
+        s(&model),
+        "--output",
+        s(&exported),
+    ]));
+    assert!(fs::read_to_string(exported.join("items.txt"))
+        .unwrap()
+        .lines()
+        .any(|l| l == "cold_item"));
+    let cand = d.path().join("cand.txt");
+    fs::write(&cand, "cold_item\n").unwrap();
+    let recs = d.path().join("recs.csv");
+    ok(&ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--all",
+        "--candidates",
+        s(&cand),
+        "--k",
+        "1",
+        "--output",
+        s(&recs),
+    ]));
+    let rows = read_csv_rows(&recs);
+    assert_eq!(rows.len(), 12);
+    assert!(rows.iter().all(|r| r[1] == "cold_item"));
+    // Same seed, one or two threads: the same model files.
+    let m1 = d.path().join("t1");
+    let m2 = d.path().join("t2");
+    ok(&fit(
+        &input,
+        &m1,
+        &["--item-features", s(&feats), "--threads", "1"],
+    ));
+    ok(&fit(
+        &input,
+        &m2,
+        &["--item-features", s(&feats), "--threads", "2"],
+    ));
+    for f in ["item_factors.npy", "user_factors.npy"] {
+        assert_eq!(
+            fs::read(m1.join(f)).unwrap(),
+            fs::read(m2.join(f)).unwrap(),
+            "{f}"
+        );
+    }
+
+    // Bad feature files: line-numbered errors, nothing written.
+    let bad = d.path().join("bad.csv");
+    let out = d.path().join("never");
+    for (body, needle) in [
+        ("item1,g1\nitem2,g2,inf\n", "line 2"),
+        ("item1\n", "line 1"),
+        ("", "no data lines"),
+    ] {
+        fs::write(&bad, body).unwrap();
+        fails_with(&fit(&input, &out, &["--item-features", s(&bad)]), needle);
+        assert!(!out.exists());
+    }
+    fails_with(
+        &fit(
+            &input,
+            &out,
+            &["--item-features", s(&d.path().join("missing.csv"))],
+        ),
+        "missing.csv",
+    );
+    fails_with(
+        &fit(
+            &input,
+            &out,
+            &["--item-features", s(&feats), "--validation", s(&input)],
+        ),
+        "not supported with feature towers",
+    );
+    fails_with(
+        &fit(
+            &input,
+            &out,
+            &["--item-features", s(&feats), "--item-feature-reg", "-1"],
+        ),
+        "regularization",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn closed_pipe_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let d = tempfile::tempdir().unwrap();
+    // Enough output (2000 items x 50 rows) to overflow any pipe buffer.
+    let input = d.path().join("big.csv");
+    let text: String = (0..2000)
+        .map(|i| format!("u{},i{i}\nu{},i{i}\n", i % 97, (i * 7) % 89))
+        .collect();
+    fs::write(&input, text).unwrap();
+    let model = d.path().join("m");
+    ok(&fit(&input, &model, &[]));
+    let mut child = Command::new(BIN)
+        .args(["similar", "--model", s(&model), "--all-items", "--k", "50"])
+        .args(["--output", "-"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    assert_eq!(first, "item,similar,rank,score\n");
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    // Killed by SIGPIPE, as `head` expects of a Unix tool.
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(o.status.signal(), Some(13), "{:?} {err}", o.status);
+    }
+}

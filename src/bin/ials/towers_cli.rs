@@ -34,10 +34,10 @@ pub struct FeatureArgs {
     #[arg(long)]
     pub no_user_ids: bool,
     /// Regularization of the item feature weights [default: --regularization].
-    #[arg(long, value_name = "LAMBDA")]
+    #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub item_feature_reg: Option<f32>,
     /// Regularization of the user feature weights [default: --regularization].
-    #[arg(long, value_name = "LAMBDA")]
+    #[arg(long, value_name = "LAMBDA", allow_negative_numbers = true)]
     pub user_feature_reg: Option<f32>,
 }
 
