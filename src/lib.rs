@@ -78,3 +78,8 @@ pub use params::{Params, ParamsBuilder, SolverKind};
 pub use serve::Filter;
 pub use synth::SynthConfig;
 pub use train::{IterationReport, LossParts, Progress};
+
+/// The README's Rust examples, compiled and run as doctests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
