@@ -155,16 +155,7 @@ fn params(o: &Opts) -> Params {
 }
 
 fn print_loss(p: &ials::Progress<'_>) -> ControlFlow<()> {
-    let r = p.report;
-    println!(
-        "  iter {:>2}  loss {:>12.2}  observed {:>12.2}  unobserved {:>12.2}  reg {:>10.2}  {:.2}s",
-        r.iteration,
-        r.loss.total(),
-        r.loss.observed,
-        r.loss.unobserved,
-        r.loss.regularization,
-        r.seconds
-    );
+    println!("  {}", p.report);
     ControlFlow::Continue(())
 }
 

@@ -98,14 +98,7 @@ fn age_band(age: u32) -> &'static str {
 fn print_loss(p: &ials::Progress<'_>) -> ControlFlow<()> {
     let r = p.report;
     if r.iteration.is_multiple_of(5) || r.iteration == 1 {
-        println!(
-            "  iter {:>2}  loss {:>11.2}  observed {:>11.2}  unobserved {:>11.2}  reg {:>9.2}",
-            r.iteration,
-            r.loss.total(),
-            r.loss.observed,
-            r.loss.unobserved,
-            r.loss.regularization
-        );
+        println!("  {r}");
     }
     ControlFlow::Continue(())
 }

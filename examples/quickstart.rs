@@ -22,16 +22,7 @@ fn main() -> Result<(), ials::Error> {
         .solver(SolverKind::Cholesky)
         .check()?;
     let model = params.fit_with(&data, |p| {
-        let r = p.report;
-        println!(
-            "iteration {:>2}: loss {:>12.2} = observed {:>12.2} + unobserved {:>10.2} + reg {:>8.2}  ({:.3}s)",
-            r.iteration,
-            r.loss.total(),
-            r.loss.observed,
-            r.loss.unobserved,
-            r.loss.regularization,
-            r.seconds
-        );
+        println!("{}", p.report);
         ControlFlow::Continue(())
     })?;
     for (item, score) in model.recommend(0, 5, true) {

@@ -63,6 +63,23 @@ pub struct IterationReport {
     pub loss_seconds: f64,
 }
 
+/// One log line: `iteration   3  loss 1.234568e4  (observed …, unobserved …,
+/// regularization …)  0.12s`.
+impl std::fmt::Display for IterationReport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "iteration {:>3}  loss {:.6e}  (observed {:.6e}, unobserved {:.6e}, regularization {:.6e})  {:.2}s",
+            self.iteration,
+            self.loss.total(),
+            self.loss.observed,
+            self.loss.unobserved,
+            self.loss.regularization,
+            self.seconds
+        )
+    }
+}
+
 /// What a fit callback sees after each iteration.
 pub struct Progress<'a> {
     /// This iteration's report.

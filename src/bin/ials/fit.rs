@@ -207,17 +207,7 @@ pub fn run(a: Args) -> Result<()> {
     let log = |p: &Progress<'_>| {
         let r = p.report;
         if !quiet {
-            pb.suspend(|| {
-                eprintln!(
-                    "iteration {:>3}  loss {:.6e}  (observed {:.6e}, unobserved {:.6e}, regularization {:.6e})  {:.2}s",
-                    r.iteration,
-                    r.loss.total(),
-                    r.loss.observed,
-                    r.loss.unobserved,
-                    r.loss.regularization,
-                    r.seconds
-                )
-            });
+            pb.suspend(|| eprintln!("{r}"));
         }
         pb.inc(1);
     };
