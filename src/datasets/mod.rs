@@ -3,6 +3,14 @@
 
 use std::path::Path;
 
+mod lastfm360k;
+mod liang;
+
+pub use lastfm360k::{
+    load_lastfm_360k, read_lastfm_360k, Lastfm360kReport, Malformed, SKIPPED_LINES_KEPT,
+};
+pub use liang::{liang2018, LiangConfig, LIANG_MIN_SPLIT_ITEMS};
+
 use crate::data::read::{for_each_record, open, Columns, ReadOptions};
 use crate::data::{Interactions, InteractionsBuilder};
 use crate::error::{Error, Result};
@@ -23,6 +31,12 @@ pub enum Format {
     MsdTaste,
     /// CiteULike `users.dat`: line `u` (0-based) is `n item_1 … item_n`.
     Citeulike,
+    /// Last.fm 360K `usersha1-artmbid-artname-plays.tsv`:
+    /// `user \t artist-mbid \t artist-name \t plays`; artists without an
+    /// mbid are keyed `name:<artist-name>`. Through [`load`] the documented
+    /// malformed lines are skipped silently; [`load_lastfm_360k`] counts
+    /// them or fails on them.
+    Lastfm360k,
 }
 
 /// Load `path` in `format`. With `min_value`, only interactions whose value
@@ -38,6 +52,9 @@ pub fn load(
     if format == Format::Citeulike {
         return load_citeulike(path);
     }
+    if format == Format::Lastfm360k {
+        return load_lastfm_360k(path, min_value, Malformed::Skip).map(|(d, _)| d);
+    }
     let (delimiter, header, columns) = match format {
         Format::Ml100k => (Some(b'\t'), false, Columns::default()),
         Format::Ml1m => (
@@ -52,7 +69,7 @@ pub fn load(
         Format::MovieLensCsv => (Some(b','), true, Columns::default()),
         Format::LastfmHetrec => (Some(b'\t'), true, Columns::default()),
         Format::MsdTaste => (Some(b'\t'), false, Columns::default()),
-        Format::Citeulike => unreachable!("handled above"),
+        Format::Citeulike | Format::Lastfm360k => unreachable!("handled above"),
     };
     let opts = ReadOptions {
         delimiter,
