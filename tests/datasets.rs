@@ -590,3 +590,68 @@ fn download_script_fails_on_a_checksum_mismatch_and_pins() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("sha256sum mismatch"), "{err}");
 }
+
+// ------------------------------------------------------------------ timestamps
+
+#[test]
+fn timestamps_align_with_the_user_major_triplets() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("ratings.dat");
+    // User 7 before user 2 in the file; a repeated pair keeps its latest time.
+    std::fs::write(
+        &p,
+        "7::30::5::300\n7::10::4::100\n2::10::1::50\n7::30::4::900\n2::20::5::70\n",
+    )
+    .unwrap();
+    let (d, ts) = ials::datasets::load_with_timestamps(Format::Ml1m, &p, None).unwrap();
+    let got: Vec<(String, String, i64)> = d
+        .triplets()
+        .zip(&ts)
+        .map(|((u, i, _), &t)| (d.users().id(u).to_owned(), d.items().id(i).to_owned(), t))
+        .collect();
+    // Rows in index order (first appearance): item 30 before item 10.
+    let want = [
+        ("7", "30", 900),
+        ("7", "10", 100),
+        ("2", "10", 50),
+        ("2", "20", 70),
+    ];
+    let want: Vec<(String, String, i64)> = want
+        .iter()
+        .map(|&(u, i, t)| (u.into(), i.into(), t))
+        .collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        value(&d, "7", "30"),
+        Some(9.0),
+        "duplicates summed as in load"
+    );
+    // Threshold: only ratings >= 5 (as load), still aligned.
+    let (d, ts) = ials::datasets::load_with_timestamps(Format::Ml1m, &p, Some(5.0)).unwrap();
+    assert_eq!((d.nnz(), ts), (2, vec![300, 70]));
+    // Leave-1-out by time takes each user's latest item.
+    let (d, ts) = ials::datasets::load_with_timestamps(Format::Ml1m, &p, None).unwrap();
+    let (_, test) = ials::eval::leave_k_out(&d, 1, Some(&ts), 0).unwrap();
+    let mut latest: Vec<(String, String)> = test
+        .triplets()
+        .map(|(u, i, _)| (test.users().id(u).to_owned(), test.items().id(i).to_owned()))
+        .collect();
+    latest.sort();
+    assert_eq!(
+        latest,
+        [("2".into(), "20".into()), ("7".into(), "30".into())]
+    );
+
+    std::fs::write(&p, "1::2::3::soon\n").unwrap();
+    let e = ials::datasets::load_with_timestamps(Format::Ml1m, &p, None).unwrap_err();
+    assert!(e.to_string().contains("line 1: timestamp \"soon\""), "{e}");
+    let e = ials::datasets::load_with_timestamps(Format::MsdTaste, &p, None).unwrap_err();
+    assert!(e.to_string().contains("no timestamps"), "{e}");
+    if let Some(p) = shared("ml-100k/u.data") {
+        let (d, ts) = ials::datasets::load_with_timestamps(Format::Ml100k, &p, None).unwrap();
+        assert_eq!((d.nnz(), ts.len()), (100_000, 100_000));
+        // The README's range.
+        assert_eq!(ts.iter().min(), Some(&874_724_710));
+        assert_eq!(ts.iter().max(), Some(&893_286_638));
+    }
+}
