@@ -89,13 +89,22 @@ published_md5() {
   esac
 }
 
-fetch() { # url name: into $out/name unless already there (atomic rename)
-  if [ -e "$out/$2" ]; then
-    echo "$2: already in $out, not fetched again"
+fetch() { # name url...: into $out/name unless already there; mirrors in order
+  local name=$1 url
+  shift
+  if [ -e "$out/$name" ]; then
+    echo "$name: already in $out, not fetched again"
     return
   fi
-  curl -fL --retry 3 -o "$out/$2.part" "$1"
-  mv "$out/$2.part" "$out/$2"
+  for url in "$@"; do
+    if curl -fL --retry 3 -o "$out/$name.part" "$url"; then
+      mv "$out/$name.part" "$out/$name"
+      return
+    fi
+    echo "$name: $url failed" >&2
+  done
+  rm -f "$out/$name.part"
+  die "could not download $name"
 }
 
 # check_sum TOOL SUM NAME: run `TOOL -c` in $out; fatal on mismatch.
@@ -134,7 +143,7 @@ count_lines() { # file expected
 
 grouplens() {
   local name=$1
-  fetch "https://files.grouplens.org/datasets/movielens/$name.zip" "$name.zip"
+  fetch "$name.zip" "https://files.grouplens.org/datasets/movielens/$name.zip"
   verify "$name.zip"
   (cd "$out" && unzip -oq "$name.zip")
   if [ -f "$shared_sums" ] && grep -qE "  $name/" "$shared_sums"; then
@@ -148,7 +157,9 @@ grouplens() {
 
 lastfm_360k() {
   local name=lastfm-dataset-360K.tar.gz f
-  fetch https://zenodo.org/records/6090214/files/$name "$name"
+  # Zenodo, then the original host (both checked against the same MD5).
+  fetch "$name" "https://zenodo.org/records/6090214/files/$name" \
+    "http://mtg.upf.edu/static/datasets/last.fm/$name"
   verify "$name"
   tar -xzf "$out/$name" -C "$out"
   for f in lastfm-dataset-360K/usersha1-artmbid-artname-plays.tsv lastfm-dataset-360K/usersha1-profile.tsv; do
@@ -158,7 +169,7 @@ lastfm_360k() {
 
 msd_taste() {
   local name=train_triplets.txt.zip
-  fetch http://millionsongdataset.com/sites/default/files/challenge/$name "$name"
+  fetch "$name" "http://millionsongdataset.com/sites/default/files/challenge/$name"
   verify "$name"
   (cd "$out" && unzip -oq "$name")
   count_lines "$out/train_triplets.txt" 48373586

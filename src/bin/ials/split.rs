@@ -12,10 +12,13 @@ pub struct Args {
     /// Interactions (user,item[,value]).
     #[arg(long)]
     input: PathBuf,
-    /// Output directory: train.csv, test.csv (strong: also fold_in.csv).
+    /// Output directory: train.csv, test.csv (strong: also fold_in.csv;
+    /// liang2018: train, validation_fold_in, validation_eval, test_fold_in,
+    /// test_eval .csv and liang2018.json).
     #[arg(long)]
     output: PathBuf,
-    /// holdout (a fraction per user), leave-k-out, or strong (held-out users).
+    /// holdout (a fraction per user), leave-k-out, strong (held-out users), or
+    /// liang2018 (Liang et al. 2018 filters, then validation and test users).
     #[arg(long, default_value = "holdout")]
     method: String,
     /// Fraction of each user's (holdout) or held-out user's (strong) items to test.
@@ -27,7 +30,7 @@ pub struct Args {
     /// 0-based column of a timestamp for leave-k-out (the latest items go to test).
     #[arg(long)]
     timestamp_column: Option<usize>,
-    /// Held-out users (strong).
+    /// Held-out users (strong; liang2018: in each of validation and test).
     #[arg(long, default_value_t = 100)]
     heldout_users: usize,
     /// Skip the first line.
