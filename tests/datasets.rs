@@ -655,3 +655,50 @@ fn timestamps_align_with_the_user_major_triplets() {
         assert_eq!(ts.iter().max(), Some(&893_286_638));
     }
 }
+
+// ------------------------------------------- the loaders on ../shared/datasets
+
+#[test]
+fn loaders_match_the_published_counts_of_the_shared_copies() {
+    // (format, file, interactions, users, items with an interaction), from
+    // ../shared/datasets/README.md.
+    let cases = [
+        (Format::Ml100k, "ml-100k/u.data", 100_000, 943, 1_682),
+        (
+            Format::MovieLensCsv,
+            "ml-latest-small/ratings.csv",
+            100_836,
+            610,
+            9_724,
+        ),
+        (
+            Format::LastfmHetrec,
+            "hetrec2011-lastfm-2k/user_artists.dat",
+            92_834,
+            1_892,
+            17_632,
+        ),
+        (
+            Format::Citeulike,
+            "citeulike-a/users.dat",
+            204_986,
+            5_551,
+            16_980,
+        ),
+        (
+            Format::Citeulike,
+            "citeulike-t/users.dat",
+            134_860,
+            7_947,
+            25_584,
+        ),
+    ];
+    for (format, file, nnz, users, items) in cases {
+        let Some(p) = shared(file) else { continue };
+        let d = load(format, &p, None).unwrap();
+        let rated = (0..d.n_items())
+            .filter(|&i| !d.item_row(i).is_empty())
+            .count();
+        assert_eq!((d.nnz(), d.n_users(), rated), (nnz, users, items), "{file}");
+    }
+}
