@@ -3,8 +3,17 @@
 
 use std::path::Path;
 
+mod lastfm360k;
+mod liang;
+
+pub use lastfm360k::{
+    load_lastfm_360k, read_lastfm_360k, Lastfm360kReport, Malformed, SKIPPED_LINES_KEPT,
+};
+pub use liang::{liang2018, LiangConfig, LIANG_MIN_SPLIT_ITEMS};
+
+use crate::data::interactions::csr_from_triplets;
 use crate::data::read::{for_each_record, open, Columns, ReadOptions};
-use crate::data::{Interactions, InteractionsBuilder};
+use crate::data::{IdMap, Interactions, InteractionsBuilder};
 use crate::error::{Error, Result};
 
 /// A published file format.
@@ -23,6 +32,12 @@ pub enum Format {
     MsdTaste,
     /// CiteULike `users.dat`: line `u` (0-based) is `n item_1 … item_n`.
     Citeulike,
+    /// Last.fm 360K `usersha1-artmbid-artname-plays.tsv`:
+    /// `user \t artist-mbid \t artist-name \t plays`; artists without an
+    /// mbid are keyed `name:<artist-name>`. Through [`load`] the documented
+    /// malformed lines are skipped silently; [`load_lastfm_360k`] counts
+    /// them or fails on them.
+    Lastfm360k,
 }
 
 /// Load `path` in `format`. With `min_value`, only interactions whose value
@@ -38,6 +53,24 @@ pub fn load(
     if format == Format::Citeulike {
         return load_citeulike(path);
     }
+    if format == Format::Lastfm360k {
+        return load_lastfm_360k(path, min_value, Malformed::Skip).map(|(d, _)| d);
+    }
+    let opts = delimited_options(format).expect("invariant: the other formats are delimited");
+    let mut b = InteractionsBuilder::new();
+    for_each_record(open(path)?, path, &opts, |r| {
+        let v = match min_value {
+            Some(t) if r.value < t => return Ok(()),
+            Some(_) => 1.0,
+            None => r.value,
+        };
+        b.push(r.user, r.item, v)
+    })?;
+    b.build()
+}
+
+/// How a delimited format is read (`None`: not a delimited format).
+fn delimited_options(format: Format) -> Option<ReadOptions> {
     let (delimiter, header, columns) = match format {
         Format::Ml100k => (Some(b'\t'), false, Columns::default()),
         Format::Ml1m => (
@@ -52,24 +85,77 @@ pub fn load(
         Format::MovieLensCsv => (Some(b','), true, Columns::default()),
         Format::LastfmHetrec => (Some(b'\t'), true, Columns::default()),
         Format::MsdTaste => (Some(b'\t'), false, Columns::default()),
-        Format::Citeulike => unreachable!("handled above"),
+        Format::Citeulike | Format::Lastfm360k => return None,
     };
-    let opts = ReadOptions {
+    Some(ReadOptions {
         delimiter,
         header,
         columns,
         value_optional: false,
+    })
+}
+
+/// Unix timestamps aligned with the user-major non-zeros of an
+/// [`Interactions`]: entry `k` belongs to the `k`-th triplet of
+/// [`Interactions::triplets`] (the latest, for a pair given several times).
+/// This is what [`crate::eval::leave_k_out`] takes.
+pub type Timestamps = Vec<i64>;
+
+/// [`load`] for the MovieLens formats (`Ml100k`, `Ml1m`, `MovieLensCsv`),
+/// with each interaction's [`Timestamps`]. Other formats have none and are
+/// an [`Error::Shape`].
+pub fn load_with_timestamps(
+    format: Format,
+    path: impl AsRef<Path>,
+    min_value: Option<f32>,
+) -> Result<(Interactions, Timestamps)> {
+    let path = path.as_ref();
+    let column = match format {
+        Format::Ml100k | Format::MovieLensCsv => 3,
+        Format::Ml1m => 6, // `::` splits into empty fields in between
+        other => {
+            return Err(Error::Shape(format!(
+                "the {other:?} format has no timestamps"
+            )))
+        }
     };
-    let mut b = InteractionsBuilder::new();
+    let opts = delimited_options(format).expect("invariant: MovieLens formats are delimited");
+    // The builder's first-appearance indexing, kept here to know each
+    // record's (user, item) indices.
+    let (mut users, mut items) = (IdMap::new(), IdMap::new());
+    let mut triplets: Vec<(u32, u32, f32)> = Vec::new();
+    let mut stamped: Vec<(u32, u32, i64)> = Vec::new();
     for_each_record(open(path)?, path, &opts, |r| {
         let v = match min_value {
             Some(t) if r.value < t => return Ok(()),
             Some(_) => 1.0,
             None => r.value,
         };
-        b.push(r.user, r.item, v)
+        let field = r.fields.get(column).copied().unwrap_or("");
+        let ts: i64 = field.parse().map_err(|_| Error::Parse {
+            path: path.to_path_buf(),
+            line: r.line,
+            message: format!("timestamp {field:?} is not an integer"),
+        })?;
+        let u = users.get_or_insert(r.user, "user")?;
+        let i = items.get_or_insert(r.item, "item")?;
+        triplets.push((u, i, v));
+        stamped.push((u, i, ts));
+        Ok(())
     })?;
-    b.build()
+    let csr = csr_from_triplets(users.len(), items.len(), triplets);
+    let data = Interactions::from_csr(users, items, csr)?;
+    // User-major, item-ascending, one entry per pair (the latest).
+    stamped.sort_unstable();
+    let mut ts: Timestamps = Vec::with_capacity(data.nnz());
+    for (k, &(u, i, t)) in stamped.iter().enumerate() {
+        match stamped.get(k + 1) {
+            Some(&(u2, i2, _)) if (u2, i2) == (u, i) => {}
+            _ => ts.push(t),
+        }
+    }
+    debug_assert_eq!(ts.len(), data.nnz());
+    Ok((data, ts))
 }
 
 fn load_citeulike(path: &Path) -> Result<Interactions> {

@@ -12,10 +12,13 @@ pub struct Args {
     /// Interactions (user,item[,value]).
     #[arg(long)]
     input: PathBuf,
-    /// Output directory: train.csv, test.csv (strong: also fold_in.csv).
+    /// Output directory: train.csv, test.csv (strong: also fold_in.csv;
+    /// liang2018: train, validation_fold_in, validation_eval, test_fold_in,
+    /// test_eval .csv and liang2018.json).
     #[arg(long)]
     output: PathBuf,
-    /// holdout (a fraction per user), leave-k-out, or strong (held-out users).
+    /// holdout (a fraction per user), leave-k-out, strong (held-out users), or
+    /// liang2018 (Liang et al. 2018 filters, then validation and test users).
     #[arg(long, default_value = "holdout")]
     method: String,
     /// Fraction of each user's (holdout) or held-out user's (strong) items to test.
@@ -27,7 +30,7 @@ pub struct Args {
     /// 0-based column of a timestamp for leave-k-out (the latest items go to test).
     #[arg(long)]
     timestamp_column: Option<usize>,
-    /// Held-out users (strong).
+    /// Held-out users (strong; liang2018: in each of validation and test).
     #[arg(long, default_value_t = 100)]
     heldout_users: usize,
     /// Skip the first line.
@@ -36,6 +39,19 @@ pub struct Args {
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
+    /// liang2018: keep values strictly greater than this (ML-20M: 3.5).
+    #[arg(long)]
+    min_value: Option<f32>,
+    /// liang2018: keep users with at least this many items.
+    #[arg(long, default_value_t = 5)]
+    min_user_items: usize,
+    /// liang2018: keep items with at least this many users (applied first).
+    #[arg(long, default_value_t = 0)]
+    min_item_users: usize,
+    /// Liang 2018 / Rendle 2022 preset, implies --method liang2018: ml-20m
+    /// (input ml-20m/ratings.csv) or msd (input train_triplets.txt).
+    #[arg(long, conflicts_with_all = ["method", "fraction", "heldout_users", "header", "min_value", "min_user_items", "min_item_users"])]
+    preset: Option<String>,
 }
 
 fn write_csv(path: &Path, d: &Interactions) -> Result<()> {
@@ -49,6 +65,9 @@ fn write_csv(path: &Path, d: &Interactions) -> Result<()> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.preset.is_some() || a.method == "liang2018" {
+        return run_liang(&a);
+    }
     let opts = ReadOptions {
         header: a.header,
         ..Default::default()
@@ -80,7 +99,9 @@ pub fn run(a: Args) -> Result<()> {
             )?;
             (s.train, s.test.test, Some(s.test.fold_in))
         }
-        other => bail!("unknown method {other:?}; expected holdout, leave-k-out, strong"),
+        other => {
+            bail!("unknown method {other:?}; expected holdout, leave-k-out, strong, liang2018")
+        }
     };
     write_csv(&a.output.join("train.csv"), &train)?;
     write_csv(&a.output.join("test.csv"), &test)?;
@@ -95,6 +116,89 @@ pub fn run(a: Args) -> Result<()> {
         test.nnz(),
         fold.map(|f| format!(", {} fold-in", f.nnz()))
             .unwrap_or_default(),
+        a.output.display()
+    );
+    Ok(())
+}
+
+/// Liang et al. 2018 preprocessing and split: five CSV files and a JSON
+/// summary (`liang2018.json`: settings and sizes).
+fn run_liang(a: &Args) -> Result<()> {
+    use ials::datasets::{liang2018, load, Format, LiangConfig};
+    let (data, cfg) = match a.preset.as_deref() {
+        Some(name) => {
+            let cfg = LiangConfig::preset(name, a.seed)?;
+            let format = if name == "ml-20m" {
+                Format::MovieLensCsv
+            } else {
+                Format::MsdTaste
+            };
+            (load(format, &a.input, None)?, cfg)
+        }
+        None => {
+            let opts = ReadOptions {
+                header: a.header,
+                ..Default::default()
+            };
+            let cfg = LiangConfig {
+                min_value: a.min_value,
+                binarize: true,
+                min_user_items: a.min_user_items,
+                min_item_users: a.min_item_users,
+                heldout_users: a.heldout_users,
+                test_fraction: a.fraction,
+                seed: a.seed,
+            };
+            (read_interactions(&a.input, &opts)?, cfg)
+        }
+    };
+    let s = liang2018(&data, &cfg)?;
+    let v = s
+        .validation
+        .as_ref()
+        .expect("invariant: liang2018 returns a validation group");
+    std::fs::create_dir_all(&a.output)?;
+    let parts = [
+        ("train", &s.train),
+        ("validation_fold_in", &v.fold_in),
+        ("validation_eval", &v.test),
+        ("test_fold_in", &s.test.fold_in),
+        ("test_eval", &s.test.test),
+    ];
+    let mut sizes = serde_json::Map::new();
+    for (name, d) in parts {
+        write_csv(&a.output.join(format!("{name}.csv")), d)?;
+        sizes.insert(name.to_owned(), d.nnz().into());
+    }
+    let train_users = s.train.n_users() - v.users.len() - s.test.users.len();
+    let summary = serde_json::json!({
+        "protocol": "liang2018",
+        "preset": a.preset,
+        "config": cfg,
+        "users": s.train.n_users(),
+        "items": s.train.n_items(),
+        "train_users": train_users,
+        "validation_users": v.users.len(),
+        "test_users": s.test.users.len(),
+        "interactions": sizes,
+    });
+    ials::io::write_atomic(&a.output.join("liang2018.json"), |w| {
+        serde_json::to_writer_pretty(&mut *w, &summary)?;
+        writeln!(w)
+    })?;
+    println!(
+        "liang2018 (seed {}): {} users ({} train, {} validation, {} test), {} items; {} train, {} + {} validation, {} + {} test interactions (fold-in + eval) in {}",
+        a.seed,
+        s.train.n_users(),
+        train_users,
+        v.users.len(),
+        s.test.users.len(),
+        s.train.n_items(),
+        s.train.nnz(),
+        v.fold_in.nnz(),
+        v.test.nnz(),
+        s.test.fold_in.nnz(),
+        s.test.test.nnz(),
         a.output.display()
     );
     Ok(())
