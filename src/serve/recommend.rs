@@ -2,7 +2,7 @@
 //! or all of them (the blocked kernel of [`topk`](super::topk)).
 //!
 //! Scores and ties follow [`topk`](super::topk): `x_u · y_i` by
-//! [`score`](super::topk::score), highest first, ties to the lower index.
+//! [`score`], highest first, ties to the lower index.
 //! Similarity is the cosine: the same kernel on row-normalized factors (a zero
 //! row has similarity 0 to everything).
 
