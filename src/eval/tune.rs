@@ -34,7 +34,8 @@ pub struct TuneConfig {
     pub small_factors: usize,
     /// Factors tried for the best `top` settings in the second stage.
     pub factors: Vec<usize>,
-    /// Settings carried to the second stage.
+    /// Settings carried to the second stage; at each k the best of them is
+    /// also tried with λ halved and doubled.
     pub top: usize,
 }
 
@@ -79,6 +80,17 @@ pub struct TuneResult {
     pub model: Model,
 }
 
+/// Second-stage factor counts: 64, 128, 256, … up to `max` (just `[max]`
+/// when `max < 64`).
+pub fn factor_ladder(max: usize) -> Vec<usize> {
+    if max < 64 {
+        return vec![max.max(1)];
+    }
+    std::iter::successors(Some(64usize), |k| Some(k * 2))
+        .take_while(|&k| k <= max)
+        .collect()
+}
+
 fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
     (lo.ln() + rng.random::<f64>() * (hi.ln() - lo.ln())).exp()
 }
@@ -116,12 +128,19 @@ pub fn tune(
             .factors(cfg.small_factors)
             .iterations(cfg.max_iterations)
             .seed(cfg.seed);
-        let p = if t == 0 {
-            // A setting that does well on MovieLens-like data.
+        let p = if t <= 1 {
+            // Settings that do well on MovieLens-like data: λ 10 with no
+            // frequency scaling, and the same strength with ν = 1 (Rendle et
+            // al. 2022: λ scaled by |S_u| + α0 n).
+            let (nu, lambda) = if t == 0 {
+                (0.0, 10.0)
+            } else {
+                (1.0, 10.0 / (mean_len + 0.1 * n))
+            };
             b.alpha(1.0)
                 .unobserved_weight(0.1)
-                .regularization(10.0)
-                .reg_exponent(0.0)
+                .regularization(lambda as f32)
+                .reg_exponent(nu as f32)
                 .confidence(ConfidenceKind::Linear)
         } else {
             let conf = if rng.random::<bool>() {
@@ -156,6 +175,23 @@ pub fn tune(
                 .iterations(cfg.max_iterations)
                 .check()?;
             run(p, 2, &mut trials)?;
+        }
+        // More factors want a retuned λ: halve and double it around the best
+        // setting at this k.
+        let at_k = trials
+            .iter()
+            .filter(|t| t.stage == 2 && t.params.factors == k)
+            .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
+            .map(|t| t.params.clone());
+        if let Some(p) = at_k {
+            for scale in [0.5f32, 2.0] {
+                let q = p
+                    .to_builder()
+                    .regularization(p.regularization * scale)
+                    .iterations(cfg.max_iterations)
+                    .check()?;
+                run(q, 2, &mut trials)?;
+            }
         }
     }
     let best = trials
