@@ -10,8 +10,8 @@
 //! training part only; the test part is touched once.
 
 use ials::datasets::{load, Format};
-use ials::eval::*;
 use ials::eval::tune::{factor_ladder, tune, TuneConfig};
+use ials::eval::*;
 use ials::Params;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -176,4 +176,3 @@ fn ease_grid(n: usize) -> Vec<f64> {
         vec![50.0, 100.0, 200.0, 500.0, 1000.0]
     }
 }
-

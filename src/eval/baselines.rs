@@ -162,11 +162,7 @@ impl Ease {
         b.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
             let pi = &p[i * n..(i + 1) * n];
             for (j, (v, &pij)) in row.iter_mut().zip(pi).enumerate() {
-                *v = if i == j {
-                    0.0
-                } else {
-                    (-pij / diag[j]) as f32
-                };
+                *v = if i == j { 0.0 } else { (-pij / diag[j]) as f32 };
             }
         });
         Ok(Ease { n, b })

@@ -26,6 +26,13 @@ struct Ptr(*mut f64);
 unsafe impl Send for Ptr {}
 unsafe impl Sync for Ptr {}
 
+impl Ptr {
+    /// A method (not the field) so closures capture the whole `Ptr`.
+    fn get(self) -> *mut f64 {
+        self.0
+    }
+}
+
 /// `C (m x n) += alpha · A (m x k) · B (k x n)` with explicit strides.
 ///
 /// # Safety
@@ -118,13 +125,12 @@ fn cholesky_in_place(a: &mut [f64], n: usize, nb: usize) -> Result<()> {
         // 2. Panel rows below: x L_kkᵀ = a_r, each row by one task.
         // Task r writes a[r][k0..k1] and reads the diagonal tile (rows k0..k1).
         (k1..n).into_par_iter().for_each(|r| {
-            let p = p;
             // SAFETY: row r > k1 segment is written by this task only; the
             // diagonal tile rows k0..k1 < r are only read.
             unsafe {
-                let row = p.0.add(r * n);
+                let row = p.get().add(r * n);
                 for c in k0..k1 {
-                    let lc = p.0.add(c * n);
+                    let lc = p.get().add(c * n);
                     let mut s = *row.add(c);
                     for l in k0..c {
                         s -= *row.add(l) * *lc.add(l);
@@ -138,7 +144,6 @@ fn cholesky_in_place(a: &mut [f64], n: usize, nb: usize) -> Result<()> {
             .flat_map(|i| (kb + 1..=i).map(move |j| (i, j)))
             .collect();
         tiles.par_iter().for_each(|&(i, j)| {
-            let p = p;
             let ((i0, i1), (j0, j1)) = (bl[i], bl[j]);
             // SAFETY: tile (i, j) with j > kb is written by this task only;
             // the panel column block kb is only read in this step.
@@ -148,13 +153,13 @@ fn cholesky_in_place(a: &mut [f64], n: usize, nb: usize) -> Result<()> {
                     k1 - k0,
                     j1 - j0,
                     -1.0,
-                    p.0.add(i0 * n + k0),
+                    p.get().add(i0 * n + k0),
                     n,
                     1,
-                    p.0.add(j0 * n + k0),
+                    p.get().add(j0 * n + k0),
                     1,
                     n,
-                    p.0.add(i0 * n + j0),
+                    p.get().add(i0 * n + j0),
                     n,
                 );
             }
@@ -173,7 +178,6 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
         .par_iter()
         .enumerate()
         .map_init(Vec::new, |z, (jb, &(j0, j1))| {
-            let p = p;
             let m = j1 - j0;
             let rows = n - j0;
             z.clear();
@@ -182,7 +186,7 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
             // the strict-upper region rows j0..j1, columns j1..n, which no
             // other task touches (different row range).
             unsafe {
-                let l = p.0 as *const f64;
+                let l = p.get() as *const f64;
                 let zp = z.as_mut_ptr();
                 // z = I[j0.., J] (row-major, stride m).
                 for c in 0..m {
@@ -226,7 +230,7 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
                 }
                 // P[r][c] for r >= j1 goes to a[c][r] (strict upper).
                 for c in 0..m {
-                    let dst = p.0.add((j0 + c) * n);
+                    let dst = p.get().add((j0 + c) * n);
                     for r in m..rows {
                         *dst.add(j0 + r) = *zp.add(r * m + c);
                     }
@@ -245,7 +249,6 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
     // task of tile row i writes the lower tiles (i, j < i) and reads the
     // upper tiles (j, i), which nobody writes.
     (0..bl.len()).into_par_iter().for_each(|i| {
-        let p = p;
         let (i0, i1) = bl[i];
         for &(j0, _) in &bl[..i] {
             let j1 = (j0 + nb).min(n);
@@ -253,7 +256,7 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
             unsafe {
                 for r in i0..i1 {
                     for c in j0..j1 {
-                        *p.0.add(r * n + c) = *p.0.add(c * n + r);
+                        *p.get().add(r * n + c) = *p.get().add(c * n + r);
                     }
                 }
             }
@@ -266,7 +269,15 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
 ///
 /// # Safety
 /// `l` addresses the `n x n` matrix.
-unsafe fn trsm_lower(l: *const f64, n: usize, k0: usize, k1: usize, z: *mut f64, t: usize, m: usize) {
+unsafe fn trsm_lower(
+    l: *const f64,
+    n: usize,
+    k0: usize,
+    k1: usize,
+    z: *mut f64,
+    t: usize,
+    m: usize,
+) {
     // SAFETY: the caller passes t x m elements.
     let z = unsafe { std::slice::from_raw_parts_mut(z, t * m) };
     for r in 0..k1 - k0 {
@@ -290,7 +301,15 @@ unsafe fn trsm_lower(l: *const f64, n: usize, k0: usize, k1: usize, z: *mut f64,
 ///
 /// # Safety
 /// `l` addresses the `n x n` matrix.
-unsafe fn trsm_lower_t(l: *const f64, n: usize, k0: usize, k1: usize, z: *mut f64, t: usize, m: usize) {
+unsafe fn trsm_lower_t(
+    l: *const f64,
+    n: usize,
+    k0: usize,
+    k1: usize,
+    z: *mut f64,
+    t: usize,
+    m: usize,
+) {
     // SAFETY: the caller passes t x m elements.
     let z = unsafe { std::slice::from_raw_parts_mut(z, t * m) };
     debug_assert_eq!(t, k1 - k0);
