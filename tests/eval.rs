@@ -344,7 +344,11 @@ fn tune_is_tiny_deterministic_and_sees_only_its_input() {
     let base = Params::builder().threads(1).check().unwrap();
     let a = tune(&train, &base, &cfg, |_| {}).unwrap();
     let b = tune(&train, &base, &cfg, |_| {}).unwrap();
-    assert_eq!(a.trials.len(), 3 + 1 + 2);
+    // 3 random trials, the best at k = 8, then 1 to 3 λ steps up, or a
+    // failed step up and 1 to 3 down.
+    let stage2 = a.trials.iter().filter(|t| t.stage == 2).count();
+    assert_eq!(a.trials.len() - stage2, 3);
+    assert!((1 + 1..=1 + 4).contains(&stage2), "{stage2}");
     let best = a.trials.iter().map(|t| t.value).fold(f64::MIN, f64::max);
     assert!(a
         .trials
@@ -482,7 +486,8 @@ fn cli_tune_saves_a_model_that_info_recommend_and_eval_read() {
     let trials: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(d.join("tuned/trials.json")).unwrap())
             .unwrap();
-    assert_eq!(trials.as_array().unwrap().len(), 2 + 2 + 2);
+    let n = trials.as_array().unwrap().len();
+    assert!((2 + 2 + 1..=2 + 2 + 4).contains(&n), "{n} trials");
     let model = ials::Model::load(d.join("tuned")).unwrap();
     assert_eq!(model.train().nnz(), train.nnz());
     let best: Params =

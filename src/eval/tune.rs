@@ -34,9 +34,12 @@ pub struct TuneConfig {
     pub small_factors: usize,
     /// Factors tried for the best `top` settings in the second stage.
     pub factors: Vec<usize>,
-    /// Settings carried to the second stage; at each k the best of them is
-    /// also tried with λ halved and doubled.
+    /// Settings carried to the second stage; at each k, λ of the best of
+    /// them is then doubled (or halved) while that improves, and the result
+    /// is carried to the next k as well.
     pub top: usize,
+    /// Most λ doublings (or halvings) at each k of the second stage.
+    pub lambda_steps: usize,
 }
 
 impl Default for TuneConfig {
@@ -51,6 +54,7 @@ impl Default for TuneConfig {
             small_factors: 32,
             factors: vec![64, 128],
             top: 3,
+            lambda_steps: 3,
         }
     }
 }
@@ -167,8 +171,17 @@ pub fn tune(
         .take(cfg.top)
         .map(|&i| trials[i].params.clone())
         .collect();
+    let same_setting = |a: &Params, b: &Params| {
+        a.confidence == b.confidence
+            && a.alpha == b.alpha
+            && a.unobserved_weight == b.unobserved_weight
+            && a.reg_exponent == b.reg_exponent
+            && a.regularization == b.regularization
+    };
+    let mut carry = top;
     for &k in &cfg.factors {
-        for p in &top {
+        let first = trials.len();
+        for p in &carry {
             let p = p
                 .to_builder()
                 .factors(k)
@@ -176,22 +189,37 @@ pub fn tune(
                 .check()?;
             run(p, 2, &mut trials)?;
         }
-        // More factors want a retuned λ: halve and double it around the best
-        // setting at this k.
-        let at_k = trials
+        // More factors want a retuned λ: from the best setting at this k,
+        // walk λ up by factors of 2 while that improves (at most
+        // `lambda_steps` steps), else down.
+        let (mut best_v, mut best_p) = trials[first..]
             .iter()
-            .filter(|t| t.stage == 2 && t.params.factors == k)
             .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
-            .map(|t| t.params.clone());
-        if let Some(p) = at_k {
-            for scale in [0.5f32, 2.0] {
-                let q = p
+            .map(|t| (t.value, t.params.clone()))
+            .expect("invariant: carry is not empty");
+        for scale in [2.0f32, 0.5] {
+            let mut moved = false;
+            for _ in 0..cfg.lambda_steps {
+                let q = best_p
                     .to_builder()
-                    .regularization(p.regularization * scale)
+                    .regularization(best_p.regularization * scale)
                     .iterations(cfg.max_iterations)
                     .check()?;
                 run(q, 2, &mut trials)?;
+                let t = trials.last().expect("invariant: just pushed");
+                if t.value > best_v {
+                    (best_v, best_p, moved) = (t.value, t.params.clone(), true);
+                } else {
+                    break;
+                }
             }
+            if moved {
+                break;
+            }
+        }
+        // The retuned λ goes on to the next k too.
+        if !carry.iter().any(|c| same_setting(c, &best_p)) {
+            carry.push(best_p);
         }
     }
     let best = trials
