@@ -379,6 +379,23 @@ mod tests {
     }
 
     #[test]
+    fn bit_identical_on_one_and_two_threads() {
+        let n = 75;
+        let a = random_spd(n, 9);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            let mut got = a.clone();
+            pool.install(|| spd_inverse_in_place(&mut got, n, 8))
+                .unwrap();
+            got
+        };
+        assert_eq!(run(1), run(2));
+    }
+
+    #[test]
     fn not_positive_definite_is_an_error() {
         let mut a = vec![1.0, 2.0, 2.0, 1.0];
         assert!(spd_inverse_in_place(&mut a, 2, 1).is_err());
