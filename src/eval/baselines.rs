@@ -1,7 +1,6 @@
 //! Baselines scored on the same protocol as iALS: popularity, item-kNN
 //! (cosine) and EASE (Steck 2019). All treat the history as binary.
 
-use nalgebra::DMatrix;
 use rayon::prelude::*;
 
 use crate::data::{Interactions, RowView};
@@ -105,8 +104,10 @@ impl Scorer for ItemKnn {
 /// `P = (XᵀX + λI)⁻¹` over the binary training matrix `X`, so `diag B = 0`;
 /// a user's scores are `x_u B`.
 ///
-/// The solve is dense: `O(n³)` time and two `n x n` `f64` matrices of
-/// memory, so [`Ease::fit`] refuses more than `max_items` items with
+/// The solve is dense: `O(n³)` time (a blocked, parallel Cholesky and
+/// inverse in `f64`, [`crate::eval::dense`]) and `12 n²` bytes of memory at
+/// the peak (the `f64` Gram/inverse, `8 n²`, plus the `f32` `B`, `4 n²`), so
+/// [`Ease::fit`] refuses more than `max_items` items with
 /// [`Error::TooLarge`].
 #[derive(Clone, Debug)]
 pub struct Ease {
@@ -115,9 +116,15 @@ pub struct Ease {
     b: Vec<f32>,
 }
 
-/// Default item limit of EASE: two dense 10,000 x 10,000 `f64` matrices are
-/// 1.6 GB, and the unblocked solve already takes minutes.
-pub const EASE_MAX_ITEMS: usize = 10_000;
+/// Default item limit of EASE: at 20,000 items the solve holds a
+/// 3.2 GB `f64` matrix and the 1.6 GB `f32` result (4.8 GB at the peak),
+/// and takes `n³ ≈ 8·10¹²` flops (minutes on 2 cores).
+pub const EASE_MAX_ITEMS: usize = 20_000;
+
+/// Peak bytes of an EASE fit on `n` items: `12 n²`.
+pub fn ease_memory_bytes(n: usize) -> f64 {
+    12.0 * (n as f64).powi(2)
+}
 
 impl Ease {
     /// Fit with regularization `lambda` (Steck uses 100–1000 on
@@ -125,45 +132,37 @@ impl Ease {
     pub fn fit(train: &Interactions, lambda: f64, max_items: usize) -> Result<Self> {
         let n = train.n_items();
         if n > max_items {
-            let gb = 2.0 * (n as f64).powi(2) * 8.0 / 1e9;
+            let gb = ease_memory_bytes(n) / 1e9;
             return Err(Error::TooLarge(format!(
-                "EASE needs a dense {n} x {n} solve ({gb:.1} GB of f64 matrices, O(n³) time); \
-                 the item limit is {max_items} (raise it explicitly, or use item-kNN / iALS)"
+                "EASE needs a dense {n} x {n} solve ({gb:.1} GB at the peak: \
+                 12 bytes x items², O(n³) time); the item limit is {max_items} \
+                 (raise it explicitly, or use item-kNN / iALS)"
             )));
         }
         if !(lambda.is_finite() && lambda > 0.0) {
             return Err(Error::InvalidRegularization(lambda as f32));
         }
-        // G = XᵀX on binary X, accumulated user by user into the lower triangle.
-        let mut g = DMatrix::<f64>::zeros(n, n);
-        for u in 0..train.n_users() {
-            let items = train.user_row(u).indices;
-            for (a, &i) in items.iter().enumerate() {
-                for &j in &items[..=a] {
-                    // column-major: (row i, col j) with i >= j.
-                    g[(i as usize, j as usize)] += 1.0;
+        // G = XᵀX + λI on binary X, lower triangle, row by row in parallel:
+        // G[i][j] = |U_i ∩ U_j| for j <= i (integer counts: exact).
+        let mut g = vec![0f64; n * n];
+        g.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
+            for &u in train.item_row(i).indices {
+                let items = train.user_row(u as usize).indices;
+                for &j in items.iter().take_while(|&&j| j as usize <= i) {
+                    row[j as usize] += 1.0;
                 }
             }
-        }
-        for j in 0..n {
-            for i in j + 1..n {
-                g[(j, i)] = g[(i, j)];
-            }
-            g[(j, j)] += lambda;
-        }
-        let chol = g
-            .cholesky()
-            .ok_or_else(|| Error::TooLarge("EASE: XᵀX + λI is not positive definite".into()))?;
-        let p = chol.inverse();
+            row[i] += lambda;
+        });
+        crate::eval::dense::spd_inverse_in_place(&mut g, n, crate::eval::dense::TILE)?;
+        let p = g;
+        let diag: Vec<f64> = (0..n).map(|j| p[j * n + j]).collect();
         let mut b = vec![0f32; n * n];
         // B[i][j] = −P[i][j] / P[j][j], B[j][j] = 0; P is symmetric.
         b.par_chunks_mut(n).enumerate().for_each(|(i, row)| {
-            for (j, v) in row.iter_mut().enumerate() {
-                *v = if i == j {
-                    0.0
-                } else {
-                    (-p[(i, j)] / p[(j, j)]) as f32
-                };
+            let pi = &p[i * n..(i + 1) * n];
+            for (j, (v, &pij)) in row.iter_mut().zip(pi).enumerate() {
+                *v = if i == j { 0.0 } else { (-pij / diag[j]) as f32 };
             }
         });
         Ok(Ease { n, b })

@@ -2,6 +2,7 @@
 //! stopping, all on one protocol (train items excluded from the ranking).
 
 pub mod baselines;
+pub mod dense;
 pub mod early_stopping;
 pub mod io;
 pub mod metrics;
@@ -9,7 +10,7 @@ pub mod scorer;
 pub mod split;
 pub mod tune;
 
-pub use baselines::{Ease, ItemKnn, Popularity, EASE_MAX_ITEMS};
+pub use baselines::{ease_memory_bytes, Ease, ItemKnn, Popularity, EASE_MAX_ITEMS};
 pub use early_stopping::{fit_with_early_stopping, EarlyStopping};
 pub use metrics::{
     auc, average_precision_at_k, evaluate_scorer, hit_rate_at_k, ndcg_at_k, precision_at_k,

@@ -34,8 +34,12 @@ pub struct TuneConfig {
     pub small_factors: usize,
     /// Factors tried for the best `top` settings in the second stage.
     pub factors: Vec<usize>,
-    /// Settings carried to the second stage.
+    /// Settings carried to the second stage; at each k, λ of the best of
+    /// them is then doubled (or halved) while that improves, and the result
+    /// is carried to the next k as well.
     pub top: usize,
+    /// Most λ doublings (or halvings) at each k of the second stage.
+    pub lambda_steps: usize,
 }
 
 impl Default for TuneConfig {
@@ -50,6 +54,7 @@ impl Default for TuneConfig {
             small_factors: 32,
             factors: vec![64, 128],
             top: 3,
+            lambda_steps: 3,
         }
     }
 }
@@ -77,6 +82,17 @@ pub struct TuneResult {
     pub best: Params,
     /// The best params refitted on the whole input.
     pub model: Model,
+}
+
+/// Second-stage factor counts: 64, 128, 256, … up to `max` (just `[max]`
+/// when `max < 64`).
+pub fn factor_ladder(max: usize) -> Vec<usize> {
+    if max < 64 {
+        return vec![max.max(1)];
+    }
+    std::iter::successors(Some(64usize), |k| Some(k * 2))
+        .take_while(|&k| k <= max)
+        .collect()
 }
 
 fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
@@ -116,12 +132,19 @@ pub fn tune(
             .factors(cfg.small_factors)
             .iterations(cfg.max_iterations)
             .seed(cfg.seed);
-        let p = if t == 0 {
-            // A setting that does well on MovieLens-like data.
+        let p = if t <= 1 {
+            // Settings that do well on MovieLens-like data: λ 10 with no
+            // frequency scaling, and the same strength with ν = 1 (Rendle et
+            // al. 2022: λ scaled by |S_u| + α0 n).
+            let (nu, lambda) = if t == 0 {
+                (0.0, 10.0)
+            } else {
+                (1.0, 10.0 / (mean_len + 0.1 * n))
+            };
             b.alpha(1.0)
                 .unobserved_weight(0.1)
-                .regularization(10.0)
-                .reg_exponent(0.0)
+                .regularization(lambda as f32)
+                .reg_exponent(nu as f32)
                 .confidence(ConfidenceKind::Linear)
         } else {
             let conf = if rng.random::<bool>() {
@@ -148,14 +171,55 @@ pub fn tune(
         .take(cfg.top)
         .map(|&i| trials[i].params.clone())
         .collect();
+    let same_setting = |a: &Params, b: &Params| {
+        a.confidence == b.confidence
+            && a.alpha == b.alpha
+            && a.unobserved_weight == b.unobserved_weight
+            && a.reg_exponent == b.reg_exponent
+            && a.regularization == b.regularization
+    };
+    let mut carry = top;
     for &k in &cfg.factors {
-        for p in &top {
+        let first = trials.len();
+        for p in &carry {
             let p = p
                 .to_builder()
                 .factors(k)
                 .iterations(cfg.max_iterations)
                 .check()?;
             run(p, 2, &mut trials)?;
+        }
+        // More factors want a retuned λ: from the best setting at this k,
+        // walk λ up by factors of 2 while that improves (at most
+        // `lambda_steps` steps), else down.
+        let (mut best_v, mut best_p) = trials[first..]
+            .iter()
+            .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
+            .map(|t| (t.value, t.params.clone()))
+            .expect("invariant: carry is not empty");
+        for scale in [2.0f32, 0.5] {
+            let mut moved = false;
+            for _ in 0..cfg.lambda_steps {
+                let q = best_p
+                    .to_builder()
+                    .regularization(best_p.regularization * scale)
+                    .iterations(cfg.max_iterations)
+                    .check()?;
+                run(q, 2, &mut trials)?;
+                let t = trials.last().expect("invariant: just pushed");
+                if t.value > best_v {
+                    (best_v, best_p, moved) = (t.value, t.params.clone(), true);
+                } else {
+                    break;
+                }
+            }
+            if moved {
+                break;
+            }
+        }
+        // The retuned λ goes on to the next k too.
+        if !carry.iter().any(|c| same_setting(c, &best_p)) {
+            carry.push(best_p);
         }
     }
     let best = trials

@@ -11,6 +11,11 @@
 //!   train.csr          the user-major training matrix (see below)
 //! ```
 //!
+//! Files the manifest does not list are ignored by [`Model::load`], so
+//! tools may keep their own records inside a model directory (`ials tune`
+//! writes `trials.json` and `best_params.json` there). Saving over an
+//! existing model replaces the whole directory, such files included.
+//!
 //! Ids may not contain `\n` or `\r` (saving such a model is an error), so
 //! `users.txt`/`items.txt` are exactly one id per line, UTF-8, `\n`-ended.
 //!

@@ -40,6 +40,10 @@ pub struct Args {
     /// Item ids, one a line, of the rows of --item-factors.
     #[arg(long)]
     items: Option<PathBuf>,
+    /// A saved model directory (`ials fit`/`ials tune --output`), scored
+    /// like external embeddings: its factors aligned by id to --train.
+    #[arg(long)]
+    model: Option<PathBuf>,
     /// Cut-off K.
     #[arg(long, default_value_t = 20)]
     k: usize,
@@ -142,11 +146,25 @@ pub fn run(a: Args) -> Result<()> {
         };
         rows.push((b.clone(), m));
     }
+    if let Some(dir) = &a.model {
+        let model = ials::Model::load(dir).with_context(|| dir.display().to_string())?;
+        let (x, y) = (model.user_factors(), model.item_factors());
+        let m = Embeddings {
+            k: x.k(),
+            uids: model.users().ids().to_vec(),
+            udata: x.as_slice().to_vec(),
+            iids: model.items().ids().to_vec(),
+            idata: y.as_slice().to_vec(),
+            what: dir.display().to_string(),
+        }
+        .evaluate(&ev, &users, &items, &test)?;
+        rows.push(("model".into(), m));
+    }
     if let (Some(uf), Some(itf), Some(up), Some(ip)) =
         (&a.user_factors, &a.item_factors, &a.users, &a.items)
     {
-        let (ur, uk, ud) = load_f32(uf)?;
-        let (ir, ik, id) = load_f32(itf)?;
+        let (ur, uk, udata) = load_f32(uf)?;
+        let (ir, ik, idata) = load_f32(itf)?;
         let (uids, iids) = (ids(up)?, ids(ip)?);
         if uk != ik || ur != uids.len() || ir != iids.len() {
             bail!(
@@ -155,45 +173,19 @@ pub fn run(a: Args) -> Result<()> {
                 iids.len()
             );
         }
-        let mut x = Factors::zeros(users.len(), uk);
-        let mut y = Factors::zeros(items.len(), ik);
-        let mut seen_u = vec![false; users.len()];
-        let mut missing = vec![true; items.len()];
-        for (r, id) in uids.iter().enumerate() {
-            if let Some(u) = users.get(id) {
-                x.row_mut(u as usize)
-                    .copy_from_slice(&ud[r * uk..(r + 1) * uk]);
-                seen_u[u as usize] = true;
-            }
+        let m = Embeddings {
+            k: uk,
+            uids,
+            udata,
+            iids,
+            idata,
+            what: format!("{} / {}", up.display(), ip.display()),
         }
-        for (r, id_) in iids.iter().enumerate() {
-            if let Some(i) = items.get(id_) {
-                y.row_mut(i as usize)
-                    .copy_from_slice(&id[r * ik..(r + 1) * ik]);
-                missing[i as usize] = false;
-            }
-        }
-        if let Some(u) = (0..users.len()).find(|&u| !seen_u[u] && !test.user_row(u).is_empty()) {
-            bail!(
-                "{}: test user {:?} has no embedding",
-                up.display(),
-                users.id(u as u32)
-            );
-        }
-        let n_missing = missing.iter().filter(|&&m| m).count();
-        if n_missing > 0 {
-            eprintln!(
-                "{}: {n_missing} training items have no embedding (ranked last)",
-                ip.display()
-            );
-        }
-        rows.push((
-            "external".into(),
-            ev.evaluate(&FactorScorer::new(&x, &y).with_missing_items(&missing)),
-        ));
+        .evaluate(&ev, &users, &items, &test)?;
+        rows.push(("external".into(), m));
     }
     if rows.is_empty() {
-        bail!("nothing to evaluate: give --baseline and/or --user-factors/--item-factors/--users/--items");
+        bail!("nothing to evaluate: give --baseline, --model and/or --user-factors/--item-factors/--users/--items");
     }
     if a.json {
         let v: Vec<_> = rows
@@ -226,4 +218,60 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Embeddings with their ids (a saved model's or external .npy files),
+/// aligned by id to the training ids and scored by [`FactorScorer`].
+struct Embeddings {
+    k: usize,
+    uids: Vec<String>,
+    udata: Vec<f32>,
+    iids: Vec<String>,
+    idata: Vec<f32>,
+    what: String,
+}
+
+impl Embeddings {
+    fn evaluate(
+        &self,
+        ev: &Evaluator<'_>,
+        users: &ials::IdMap,
+        items: &ials::IdMap,
+        test: &ials::Interactions,
+    ) -> Result<RankingMetrics> {
+        let k = self.k;
+        let mut x = Factors::zeros(users.len(), k);
+        let mut y = Factors::zeros(items.len(), k);
+        let mut seen_u = vec![false; users.len()];
+        let mut missing = vec![true; items.len()];
+        for (r, id) in self.uids.iter().enumerate() {
+            if let Some(u) = users.get(id) {
+                x.row_mut(u as usize)
+                    .copy_from_slice(&self.udata[r * k..(r + 1) * k]);
+                seen_u[u as usize] = true;
+            }
+        }
+        for (r, id) in self.iids.iter().enumerate() {
+            if let Some(i) = items.get(id) {
+                y.row_mut(i as usize)
+                    .copy_from_slice(&self.idata[r * k..(r + 1) * k]);
+                missing[i as usize] = false;
+            }
+        }
+        if let Some(u) = (0..users.len()).find(|&u| !seen_u[u] && !test.user_row(u).is_empty()) {
+            bail!(
+                "{}: test user {:?} has no embedding",
+                self.what,
+                users.id(u as u32)
+            );
+        }
+        let n_missing = missing.iter().filter(|&&m| m).count();
+        if n_missing > 0 {
+            eprintln!(
+                "{}: {n_missing} training items have no embedding (ranked last)",
+                self.what
+            );
+        }
+        Ok(ev.evaluate(&FactorScorer::new(&x, &y).with_missing_items(&missing)))
+    }
 }

@@ -1,20 +1,22 @@
 //! `ials tune`: search iALS settings on a validation split carved out of the
 //! input (never any test data), refit the best on all of it, save it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use ials::data::read::{read_interactions, ReadOptions};
 use ials::eval::tune::{tune, TuneConfig};
 use ials::eval::Metric;
-use ials::{Model, Params};
+use ials::Params;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Training interactions (user,item[,value]).
     #[arg(long)]
     input: PathBuf,
-    /// Output directory: the model, trials.json, best_params.json.
+    /// Output model directory (written atomically, as `ials fit --output`),
+    /// with trials.json and best_params.json beside the model files
+    /// (`Model::load` ignores files its manifest does not list).
     #[arg(long)]
     output: PathBuf,
     /// Validation metric to maximise.
@@ -23,6 +25,12 @@ pub struct Args {
     /// Random trials of the cheap small-k stage.
     #[arg(long, default_value_t = 20)]
     trials: usize,
+    /// Largest factor count of the second stage (64, 128, … up to this).
+    #[arg(long, default_value_t = 128)]
+    max_factors: usize,
+    /// Maximum sweeps a trial (early stopping ends most trials sooner).
+    #[arg(long, default_value_t = 20)]
+    max_iterations: usize,
     /// Seed of the validation split and the search.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -34,34 +42,12 @@ pub struct Args {
     threads: Option<usize>,
 }
 
-/// Save the tuned model. After the merge this is `model.save(dir)`
-/// (src/io/model_dir.rs); until then it exports the factors as .npy with
-/// their id lists, the format `ials eval --user-factors` reads.
-fn save_model(model: &Model, dir: &Path) -> Result<()> {
-    let (x, y) = (model.user_factors(), model.item_factors());
-    ials::io::npy::save_f32(&dir.join("user_factors.npy"), x.rows(), x.k(), x.as_slice())?;
-    ials::io::npy::save_f32(&dir.join("item_factors.npy"), y.rows(), y.k(), y.as_slice())?;
-    for (name, ids) in [
-        ("users.txt", model.users().ids()),
-        ("items.txt", model.items().ids()),
-    ] {
-        ials::io::write_atomic(&dir.join(name), |w| {
-            for id in ids {
-                writeln!(w, "{id}")?;
-            }
-            Ok(())
-        })?;
-    }
-    Ok(())
-}
-
 pub fn run(a: Args) -> Result<()> {
     let opts = ReadOptions {
         header: a.header,
         ..Default::default()
     };
     let data = read_interactions(&a.input, &opts)?;
-    std::fs::create_dir_all(&a.output)?;
     let mut base = Params::builder();
     if let Some(t) = a.threads {
         base = base.threads(t);
@@ -70,6 +56,8 @@ pub fn run(a: Args) -> Result<()> {
         metric: a.metric,
         trials: a.trials,
         seed: a.seed,
+        factors: ials::eval::tune::factor_ladder(a.max_factors),
+        max_iterations: a.max_iterations,
         ..Default::default()
     };
     println!(
@@ -103,6 +91,12 @@ pub fn run(a: Args) -> Result<()> {
             t.seconds
         );
     })?;
+    // The model first (atomic: a directory rename), then the search record
+    // inside it, each file written to a temporary and renamed.
+    result
+        .model
+        .save(&a.output)
+        .with_context(|| format!("saving the tuned model to {}", a.output.display()))?;
     let write_json = |name: &str, v: String| {
         ials::io::write_atomic(&a.output.join(name), |w| w.write_all(v.as_bytes()))
     };
@@ -111,7 +105,6 @@ pub fn run(a: Args) -> Result<()> {
         "best_params.json",
         serde_json::to_string_pretty(&result.best)?,
     )?;
-    save_model(&result.model, &a.output)?;
     println!("best: {}", serde_json::to_string(&result.best)?);
     println!("saved to {}", a.output.display());
     Ok(())
