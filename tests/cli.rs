@@ -981,3 +981,59 @@ fn closed_pipe_ends_quietly() {
         assert_eq!(o.status.signal(), Some(13), "{:?} {err}", o.status);
     }
 }
+
+#[test]
+fn leave_one_out_by_timestamp_takes_each_users_latest_item() {
+    let d = tempfile::tempdir().unwrap();
+    let input = d.path().join("ts.csv");
+    let mut text = String::new();
+    for u in 0..6 {
+        for j in 0..5 {
+            // Latest item of user u is item (u + 2) % 5 (timestamp 100).
+            let t = if j == (u + 2) % 5 { 100 } else { 10 + j };
+            text.push_str(&format!("u{u},i{j},1,{t}\n"));
+        }
+    }
+    fs::write(&input, text).unwrap();
+    let out = d.path().join("split");
+    ok(&ials(&[
+        "split",
+        "--input",
+        s(&input),
+        "--output",
+        s(&out),
+        "--method",
+        "leave-k-out",
+        "--timestamp-column",
+        "4",
+    ]));
+    let test = fs::read_to_string(out.join("test.csv")).unwrap();
+    let mut got: Vec<String> = test
+        .lines()
+        .map(|l| l.split(',').take(2).collect::<Vec<_>>().join(","))
+        .collect();
+    got.sort();
+    let want: Vec<String> = (0..6).map(|u| format!("u{u},i{}", (u + 2) % 5)).collect();
+    assert_eq!(got, want);
+    assert_eq!(
+        fs::read_to_string(out.join("train.csv"))
+            .unwrap()
+            .lines()
+            .count(),
+        24
+    );
+    fails_with(
+        &ials(&[
+            "split",
+            "--input",
+            s(&input),
+            "--output",
+            s(&out),
+            "--method",
+            "leave-k-out",
+            "--timestamp-column",
+            "0",
+        ]),
+        "--timestamp-column",
+    );
+}

@@ -27,9 +27,10 @@ pub struct Args {
     /// Items per user for leave-k-out.
     #[arg(long, default_value_t = 1)]
     leave: usize,
-    /// 0-based column of a timestamp for leave-k-out (the latest items go to test).
-    #[arg(long)]
-    timestamp_column: Option<usize>,
+    /// 1-based column of a timestamp for leave-k-out (the latest items go to
+    /// test), counted as `ials fit --columns` counts (u.data: 4).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    timestamp_column: Option<u64>,
     /// Held-out users (strong; liang2018: in each of validation and test).
     #[arg(long, default_value_t = 100)]
     heldout_users: usize,
@@ -81,7 +82,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         "leave-k-out" => {
             let ts = match a.timestamp_column {
-                Some(c) => Some(timestamps(&a.input, &opts, c, &data)?),
+                Some(c) => Some(timestamps(&a.input, &opts, c as usize - 1, &data)?),
                 None => None,
             };
             let (tr, te) = leave_k_out(&data, a.leave, ts.as_deref(), a.seed)?;
