@@ -1037,3 +1037,49 @@ fn leave_one_out_by_timestamp_takes_each_users_latest_item() {
         "--timestamp-column",
     );
 }
+
+#[test]
+fn eval_with_several_cutoffs_equals_one_run_per_cutoff() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let test = d.path().join("test.csv");
+    fs::write(
+        &test,
+        "user0,item9\nuser1,item0\nuser2,item5\nuser3,item8\n",
+    )
+    .unwrap();
+    let run = |k: &str| -> serde_json::Value {
+        let o = ials(&[
+            "eval",
+            "--train",
+            s(&input),
+            "--test",
+            s(&test),
+            "--baseline",
+            "popularity,item-knn,ials",
+            "--k",
+            k,
+            "--json",
+        ]);
+        ok(&o);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let both = run("5,2");
+    let rows = both.as_array().unwrap();
+    assert_eq!(rows.len(), 6);
+    for k in [2u64, 5] {
+        let one = run(&k.to_string());
+        for r in one.as_array().unwrap() {
+            assert_eq!(r["k"], k);
+            let same = rows
+                .iter()
+                .find(|x| x["model"] == r["model"] && x["k"] == k)
+                .unwrap();
+            assert_eq!(same["metrics"], r["metrics"], "{} k={k}", r["model"]);
+        }
+    }
+    fails_with(
+        &ials(&["eval", "--train", s(&input), "--test", s(&test), "--k", "0"]),
+        "--k",
+    );
+}

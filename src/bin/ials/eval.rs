@@ -44,9 +44,10 @@ pub struct Args {
     /// like external embeddings: its factors aligned by id to --train.
     #[arg(long)]
     model: Option<PathBuf>,
-    /// Cut-off K.
-    #[arg(long, default_value_t = 20)]
-    k: usize,
+    /// Cut-off K, or several separated by commas (`20,50,100`): one table
+    /// (or JSON row) per K, each model fitted once.
+    #[arg(long, default_value = "20", value_delimiter = ',', value_parser = clap::value_parser!(u64).range(1..))]
+    k: Vec<u64>,
     /// Keep only interactions with value >= this, as 1 (e.g. 4 for ratings >= 4).
     #[arg(long)]
     min_value: Option<f32>,
@@ -115,16 +116,26 @@ pub fn run(a: Args) -> Result<()> {
     let test = assemble(&users, &items, test_t)?;
     let fold = fold_t.map(|t| assemble(&users, &items, t)).transpose()?;
     let history = fold.as_ref().unwrap_or(&train);
-    let ev = Evaluator::new(history, &test)?
-        .k(a.k)
-        .with_auc(true)
-        .popularity_from(&train)?;
-    let mut rows: Vec<(String, RankingMetrics)> = Vec::new();
+    let mut ks: Vec<usize> = a.k.iter().map(|&k| k as usize).collect();
+    ks.sort_unstable();
+    ks.dedup();
+    let evs: Vec<Evaluator<'_>> = ks
+        .iter()
+        .map(|&k| {
+            Evaluator::new(history, &test)?
+                .k(k)
+                .with_auc(true)
+                .popularity_from(&train)
+        })
+        .collect::<ials::Result<_>>()?;
+    let all =
+        |s: &dyn Scorer| -> Vec<RankingMetrics> { evs.iter().map(|ev| ev.evaluate(s)).collect() };
+    let mut rows: Vec<(String, Vec<RankingMetrics>)> = Vec::new();
     for b in &a.baseline {
         let m = match b.as_str() {
-            "popularity" => ev.evaluate(&Popularity::fit(&train)),
-            "item-knn" => ev.evaluate(&ItemKnn::fit(&train, a.neighbors)),
-            "ease" => ev.evaluate(&Ease::fit(&train, a.ease_lambda, a.ease_max_items)?),
+            "popularity" => all(&Popularity::fit(&train)),
+            "item-knn" => all(&ItemKnn::fit(&train, a.neighbors)),
+            "ease" => all(&Ease::fit(&train, a.ease_lambda, a.ease_max_items)?),
             "ials" => {
                 let params: Params = match &a.params {
                     Some(p) => serde_json::from_str(&std::fs::read_to_string(p)?)
@@ -134,9 +145,9 @@ pub fn run(a: Args) -> Result<()> {
                 params.validate()?;
                 let model = params.fit(&train)?;
                 if fold.is_some() {
-                    ev.evaluate(&FoldInScorer::new(model.params(), model.item_factors()))
+                    all(&FoldInScorer::new(model.params(), model.item_factors()))
                 } else {
-                    ev.evaluate(&FactorScorer::new(
+                    all(&FactorScorer::new(
                         model.user_factors(),
                         model.item_factors(),
                     ))
@@ -157,7 +168,7 @@ pub fn run(a: Args) -> Result<()> {
             idata: y.as_slice().to_vec(),
             what: dir.display().to_string(),
         }
-        .evaluate(&ev, &users, &items, &test)?;
+        .evaluate(&evs, &users, &items, &test)?;
         rows.push(("model".into(), m));
     }
     if let (Some(uf), Some(itf), Some(up), Some(ip)) =
@@ -181,7 +192,7 @@ pub fn run(a: Args) -> Result<()> {
             idata,
             what: format!("{} / {}", up.display(), ip.display()),
         }
-        .evaluate(&ev, &users, &items, &test)?;
+        .evaluate(&evs, &users, &items, &test)?;
         rows.push(("external".into(), m));
     }
     if rows.is_empty() {
@@ -190,31 +201,40 @@ pub fn run(a: Args) -> Result<()> {
     if a.json {
         let v: Vec<_> = rows
             .iter()
-            .map(|(n, m)| serde_json::json!({"model": n, "metrics": m}))
+            .flat_map(|(n, ms)| {
+                ks.iter()
+                    .zip(ms)
+                    .map(move |(k, m)| serde_json::json!({"model": n, "k": k, "metrics": m}))
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
-        let k = a.k;
-        println!(
-            "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>6}",
-            "model",
-            format!("recall@{k}"),
-            format!("ndcg@{k}"),
-            format!("prec@{k}"),
-            format!("map@{k}"),
-            format!("mrr@{k}"),
-            format!("hr@{k}"),
-            "auc",
-            "coverage",
-            "mean_pop",
-            "users"
-        );
-        for (n, m) in &rows {
+        for (j, &k) in ks.iter().enumerate() {
+            if j > 0 {
+                println!();
+            }
             println!(
+                "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>6}",
+                "model",
+                format!("recall@{k}"),
+                format!("ndcg@{k}"),
+                format!("prec@{k}"),
+                format!("map@{k}"),
+                format!("mrr@{k}"),
+                format!("hr@{k}"),
+                "auc",
+                "coverage",
+                "mean_pop",
+                "users"
+            );
+            for (n, ms) in &rows {
+                let m = &ms[j];
+                println!(
                 "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>7.4} {:>9.4} {:>9.1} {:>6}",
                 n, m.recall, m.ndcg, m.precision, m.map, m.mrr, m.hit_rate,
                 m.auc.unwrap_or(f64::NAN), m.coverage, m.mean_popularity, m.users
             );
+            }
         }
     }
     Ok(())
@@ -234,11 +254,11 @@ struct Embeddings {
 impl Embeddings {
     fn evaluate(
         &self,
-        ev: &Evaluator<'_>,
+        evs: &[Evaluator<'_>],
         users: &ials::IdMap,
         items: &ials::IdMap,
         test: &ials::Interactions,
-    ) -> Result<RankingMetrics> {
+    ) -> Result<Vec<RankingMetrics>> {
         let k = self.k;
         let mut x = Factors::zeros(users.len(), k);
         let mut y = Factors::zeros(items.len(), k);
@@ -272,6 +292,7 @@ impl Embeddings {
                 self.what
             );
         }
-        Ok(ev.evaluate(&FactorScorer::new(&x, &y).with_missing_items(&missing)))
+        let scorer = FactorScorer::new(&x, &y).with_missing_items(&missing);
+        Ok(evs.iter().map(|ev| ev.evaluate(&scorer)).collect())
     }
 }
