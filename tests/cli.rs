@@ -381,7 +381,7 @@ fn bad_models_and_lists_fail_cleanly() {
             "--output",
             s(&recs),
         ]),
-        "give --all, --users FILE or --history FILE",
+        "give --all, --users FILE, --history FILE or --user-features FILE",
     );
     let p = model.join("item_factors.npy");
     let mut b = fs::read(&p).unwrap();
@@ -1082,4 +1082,96 @@ fn eval_with_several_cutoffs_equals_one_run_per_cutoff() {
         &ials(&["eval", "--train", s(&input), "--test", s(&test), "--k", "0"]),
         "--k",
     );
+}
+
+#[test]
+fn users_first_described_after_the_fit_are_embedded_by_the_saved_tower() {
+    let d = tempfile::tempdir().unwrap();
+    let input = tiny(d.path());
+    let feats = d.path().join("users.csv");
+    let mut text = String::new();
+    for u in 0..12 {
+        text.push_str(&format!("user{u},age{}\nuser{u},zip{}\n", u % 3, u % 2));
+    }
+    text.push_str("newbie,age1\nnewbie,zip0\n");
+    fs::write(&feats, &text).unwrap();
+    let model = d.path().join("m");
+    ok(&fit(&input, &model, &["--user-features", s(&feats)]));
+    assert!(model.join("user_tower_features.txt").exists());
+    assert!(model.join("user_tower_weights.npy").exists());
+    assert!(!model.join("item_tower_weights.npy").exists());
+    // `newbie` was cold at fit time (in the model); `late` has the same
+    // features but was never seen: the saved tower gives it the same lists.
+    let list = d.path().join("newbie.txt");
+    fs::write(&list, "newbie\n").unwrap();
+    let a = d.path().join("a.csv");
+    ok(&ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--users",
+        s(&list),
+        "--k",
+        "4",
+        "--output",
+        s(&a),
+    ]));
+    let late = d.path().join("late.csv");
+    fs::write(
+        &late,
+        "late,age1\nlate,zip0\nlate,no_such_feature\nuser3,age0\n",
+    )
+    .unwrap();
+    let b = d.path().join("b.csv");
+    let o = ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--user-features",
+        s(&late),
+        "--k",
+        "4",
+        "--output",
+        s(&b),
+    ]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("1 feature values name features"));
+    let (ra, rb) = (read_csv_rows(&a), read_csv_rows(&b));
+    let late_rows: Vec<&Vec<String>> = rb.iter().filter(|r| r[0] == "late").collect();
+    assert_eq!(late_rows.len(), 4);
+    for (x, y) in ra.iter().zip(&late_rows) {
+        assert_eq!((&x[1], &x[2]), (&y[1], &y[2]));
+        let (sx, sy): (f32, f32) = (x[3].parse().unwrap(), y[3].parse().unwrap());
+        assert!((sx - sy).abs() <= 1e-5 * sx.abs().max(1.0), "{x:?} {y:?}");
+    }
+    // A known user keeps its own factors and its training items stay out.
+    let m = ials::Model::load(&model).unwrap();
+    let u3 = m.users().get("user3").unwrap() as usize;
+    let want = m
+        .recommend_filtered(u3, 4, &ials::Filter::new().exclude_seen(true))
+        .unwrap();
+    let got: Vec<&Vec<String>> = rb.iter().filter(|r| r[0] == "user3").collect();
+    assert_eq!(got.len(), want.len());
+    for (r, (i, _)) in got.iter().zip(&want) {
+        assert_eq!(r[1], m.items().id(*i));
+    }
+    // Without a user tower, a new user is a clear error and nothing is written.
+    let plain = d.path().join("plain");
+    ok(&fit(&input, &plain, &[]));
+    let c = d.path().join("c.csv");
+    fails_with(
+        &ials(&[
+            "recommend",
+            "--model",
+            s(&plain),
+            "--user-features",
+            s(&late),
+            "--k",
+            "4",
+            "--output",
+            s(&c),
+        ]),
+        "no user feature tower",
+    );
+    assert!(!c.exists());
 }

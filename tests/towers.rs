@@ -525,3 +525,50 @@ fn feature_csv_round_trip_through_a_file() {
     let err = Features::read_csv(&path, "item").unwrap_err();
     assert!(err.to_string().contains("items.csv: line 2"), "{err}");
 }
+
+#[test]
+fn saved_attribute_tower_round_trips_and_embeds_like_the_model() {
+    let (data, uf, itf) = medium(4);
+    let params = Params::builder()
+        .factors(8)
+        .iterations(2)
+        .seed(4)
+        .check()
+        .unwrap();
+    let towers = TowerParams::default()
+        .fit(&params, &data, Some(&uf), Some(&itf))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    assert!(ials::towers::AttributeTower::load(dir.path(), Tower::Item)
+        .unwrap()
+        .is_none());
+    let saved = ials::towers::AttributeTower::of(&towers, Tower::Item);
+    saved.save(dir.path(), Tower::Item).unwrap();
+    let back = ials::towers::AttributeTower::load(dir.path(), Tower::Item)
+        .unwrap()
+        .unwrap();
+    assert_eq!(back.names().ids(), saved.names().ids());
+    assert_eq!(back.weights(), saved.weights());
+    let names: Vec<&str> = back
+        .names()
+        .ids()
+        .iter()
+        .take(3)
+        .map(String::as_str)
+        .collect();
+    let f: Vec<(&str, f32)> = vec![(names[0], 1.0), (names[2], 0.5), ("unknown", 2.0)];
+    assert_eq!(back.embed(&f), towers.embed(Tower::Item, &f));
+    // Half a tower, or a weight file that does not fit the names: named errors.
+    std::fs::write(dir.path().join("item_tower_features.txt"), "a\nb\n").unwrap();
+    match ials::towers::AttributeTower::load(dir.path(), Tower::Item) {
+        Err(Error::ModelFormat { path, .. }) => {
+            assert!(path.ends_with("item_tower_weights.npy"), "{path:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    std::fs::remove_file(dir.path().join("item_tower_weights.npy")).unwrap();
+    assert!(matches!(
+        ials::towers::AttributeTower::load(dir.path(), Tower::Item),
+        Err(Error::ModelFormat { .. })
+    ));
+}

@@ -85,10 +85,12 @@
 
 mod features;
 mod model;
+mod saved;
 mod train;
 
 pub use features::{Features, FeaturesBuilder};
 pub use model::TowerModel;
+pub use saved::AttributeTower;
 pub use train::{feature_gramian, projected_gramian, TowerTrainer};
 
 use serde::{Deserialize, Serialize};

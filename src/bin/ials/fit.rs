@@ -14,6 +14,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::common;
 use crate::towers_cli::{fit_towers, FeatureArgs};
+use ials::towers::{AttributeTower, Tower};
 
 #[derive(clap::Args, Debug)]
 #[command(args_override_self = true)]
@@ -212,14 +213,16 @@ pub fn run(a: Args) -> Result<()> {
         pb.inc(1);
     };
     let mut validation_report = serde_json::Value::Null;
+    let mut towers = None;
     let model: Model = if a.features.wanted() {
         if a.validation.is_some() {
             bail!("--validation is not supported with feature towers (--item-features, --user-features, ...)");
         }
-        let (model, _towers) = fit_towers(&params, &data, &a.features, |p| {
+        let (model, fitted) = fit_towers(&params, &data, &a.features, |p| {
             log(p);
             ControlFlow::Continue(())
         })?;
+        towers = Some(fitted);
         model
     } else if let Some(vpath) = &a.validation {
         let mut users = data.users().clone();
@@ -274,6 +277,18 @@ pub fn run(a: Args) -> Result<()> {
     pb.finish_and_clear();
     let t = Instant::now();
     model.save(&a.output)?;
+    if let Some(t) = &towers {
+        // The attribute weights, so that `ials recommend --user-features`
+        // can embed users first described after the fit.
+        for (side, file) in [
+            (Tower::User, &a.features.user_features),
+            (Tower::Item, &a.features.item_features),
+        ] {
+            if file.is_some() {
+                AttributeTower::of(t, side).save(&a.output, side)?;
+            }
+        }
+    }
     let save_seconds = t.elapsed().as_secs_f64();
     if let Some(path) = &a.report {
         let iterations: Vec<serde_json::Value> = model

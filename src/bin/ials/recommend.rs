@@ -11,6 +11,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Result};
 use ials::data::read::{read_id_list, ReadOptions};
 use ials::serve::recommend_history;
+use ials::towers::{AttributeTower, Features, Tower};
 use ials::{Factors, Filter, Model};
 
 use crate::common;
@@ -21,11 +22,17 @@ pub struct Args {
     #[arg(long)]
     model: PathBuf,
     /// Recommend for every user of the model.
-    #[arg(long, conflicts_with_all = ["users", "history"])]
+    #[arg(long, conflicts_with_all = ["users", "history", "user_features"])]
     all: bool,
     /// File of user ids, one per line.
-    #[arg(long, conflicts_with = "history")]
+    #[arg(long, conflicts_with_all = ["history", "user_features"])]
     users: Option<PathBuf>,
+    /// Users described by features, CSV `user,feature[,value]` (a model
+    /// fitted with `--user-features`): a user of the model keeps its
+    /// factors; a new one is embedded from its features by the saved user
+    /// tower (cold start, no refit). Unknown feature names are reported.
+    #[arg(long, value_name = "FILE", conflicts_with = "history")]
+    user_features: Option<PathBuf>,
     /// File of `user,item[,value]` rows: each user's whole history, whether or
     /// not the user was in training. Users are folded in (one exact solve
     /// against the item factors); unknown items are reported, not fatal.
@@ -62,8 +69,8 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    if !a.all && a.users.is_none() && a.history.is_none() {
-        bail!("give --all, --users FILE or --history FILE");
+    if !a.all && a.users.is_none() && a.history.is_none() && a.user_features.is_none() {
+        bail!("give --all, --users FILE, --history FILE or --user-features FILE");
     }
     if a.k == 0 {
         bail!("--k must be at least 1");
@@ -116,6 +123,9 @@ pub fn run(a: Args) -> Result<()> {
             }
             Ok(())
         });
+    }
+    if let Some(path) = &a.user_features {
+        return recommend_featured(&model, path, &a, &filter);
     }
     let started = std::time::Instant::now();
     let n = match &a.users {
@@ -181,4 +191,71 @@ fn write_list(
         writeln!(w, ",{},{}", rank + 1, s)?;
     }
     Ok(())
+}
+
+/// `--user-features`: known users keep their factors, new ones are embedded
+/// by the saved user tower; lists in the file's user order.
+fn recommend_featured(
+    model: &Model,
+    path: &std::path::Path,
+    a: &Args,
+    filter: &Filter,
+) -> Result<()> {
+    let feats = Features::read_csv(path, "user")?;
+    let tower = AttributeTower::load(&a.model, Tower::User)?;
+    let k = model.user_factors().k();
+    let entities = feats.entities();
+    let mut rows: Vec<Vec<(&str, f32)>> = vec![Vec::new(); entities.len()];
+    for &(e, f, v) in feats.triplets() {
+        rows[e as usize].push((feats.names().id(f), v));
+    }
+    let mut x = Factors::zeros(entities.len(), k);
+    let mut known = vec![None; entities.len()];
+    let (mut new_users, mut unknown_names) = (0usize, 0usize);
+    for (e, feats_e) in rows.iter().enumerate() {
+        let id = entities.id(e as u32);
+        if let Some(u) = model.users().get(id) {
+            x.row_mut(e)
+                .copy_from_slice(model.user_factors().row(u as usize));
+            known[e] = Some(u);
+            continue;
+        }
+        let Some(t) = &tower else {
+            bail!(
+                "{}: user {id:?} is not in the model, and the model has no user feature tower \
+                 (fit it with --user-features to embed new users from their features)",
+                path.display()
+            );
+        };
+        let (v, unknown) = t.embed(feats_e);
+        x.row_mut(e).copy_from_slice(&v);
+        new_users += 1;
+        unknown_names += unknown;
+    }
+    if unknown_names > 0 {
+        eprintln!(
+            "warning: {}: {unknown_names} feature values name features the user tower does not know (ignored)",
+            path.display()
+        );
+    }
+    if !a.quiet {
+        eprintln!(
+            "{} users: {} of the model, {new_users} embedded from their features",
+            entities.len(),
+            entities.len() - new_users
+        );
+    }
+    common::write_output(&a.output, |w| {
+        w.write_all(b"user,item,rank,score\n")?;
+        model.recommend_rows::<std::io::Error, _, _>(
+            &x,
+            |e| match known[e] {
+                Some(u) => model.user_history(u as usize).indices,
+                None => &[],
+            },
+            a.k,
+            filter,
+            |e, list| write_list(w, model, entities.id(e as u32), list),
+        )
+    })
 }
