@@ -80,6 +80,22 @@ impl Factors {
         self.data
     }
 
+    /// A new matrix of the given rows, in the given order.
+    ///
+    /// # Panics
+    /// If a row index is out of range.
+    pub fn gather(&self, rows: &[u32]) -> Factors {
+        let mut data = Vec::with_capacity(rows.len() * self.k);
+        for &r in rows {
+            data.extend_from_slice(self.row(r as usize));
+        }
+        Factors {
+            rows: rows.len(),
+            k: self.k,
+            data,
+        }
+    }
+
     /// Append zero rows up to `rows` rows in all.
     pub fn grow(&mut self, rows: usize) {
         if rows > self.rows {

@@ -8,7 +8,6 @@ use super::{Tower, TowerParams};
 use crate::data::interactions::sparse_row;
 use crate::data::{IdMap, SparseMatrix};
 use crate::factors::Factors;
-use crate::linalg::axpy;
 use crate::model::Model;
 use crate::params::Params;
 use crate::train::IterationReport;
@@ -106,15 +105,7 @@ impl TowerModel {
     /// start of an entity unseen anywhere.
     pub fn embed(&self, t: Tower, features: &[(&str, f32)]) -> (Vec<f32>, usize) {
         let s = self.side(t);
-        let mut x = vec![0.0f32; self.params.factors];
-        let mut unknown = 0;
-        for &(name, v) in features {
-            match s.names.get(name) {
-                Some(j) => axpy(v, s.attr.row(j as usize), &mut x),
-                None => unknown += 1,
-            }
-        }
-        (x, unknown)
+        super::saved::embed_attributes(&s.names, &s.attr, features)
     }
 
     /// One report per iteration.

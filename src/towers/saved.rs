@@ -19,6 +19,24 @@ use crate::io::npy::{load_f32, write_f32};
 use crate::io::write_atomic;
 use crate::linalg::axpy;
 
+/// `Σ_j v_j a_j` over the named features that `names` knows (rows of
+/// `weights`), and how many it does not know.
+pub(crate) fn embed_attributes(
+    names: &IdMap,
+    weights: &Factors,
+    features: &[(&str, f32)],
+) -> (Vec<f32>, usize) {
+    let mut x = vec![0.0f32; weights.k()];
+    let mut unknown = 0;
+    for &(name, v) in features {
+        match names.get(name) {
+            Some(j) => axpy(v, weights.row(j as usize), &mut x),
+            None => unknown += 1,
+        }
+    }
+    (x, unknown)
+}
+
 /// The attribute names and weights of one tower: `x = Σ_j f_j a_j`.
 #[derive(Clone, Debug)]
 pub struct AttributeTower {
@@ -55,15 +73,7 @@ impl AttributeTower {
     /// The embedding of an entity from its `(feature name, value)` pairs,
     /// and how many names the tower does not know (ignored).
     pub fn embed(&self, features: &[(&str, f32)]) -> (Vec<f32>, usize) {
-        let mut x = vec![0.0f32; self.weights.k()];
-        let mut unknown = 0;
-        for &(name, v) in features {
-            match self.names.get(name) {
-                Some(j) => axpy(v, self.weights.row(j as usize), &mut x),
-                None => unknown += 1,
-            }
-        }
-        (x, unknown)
+        embed_attributes(&self.names, &self.weights, features)
     }
 
     /// Write the two files of tower `t` into `dir` (atomically each).

@@ -77,3 +77,20 @@ fn delimiter_byte(s: &str) -> Result<u8> {
         _ => bail!("invalid --delimiter {s:?}: give one ASCII character, `tab` or `space`"),
     })
 }
+
+/// CSV rows `query,target,rank,score` of one ranked list (rank 1 = best),
+/// target indices named by `targets`.
+pub fn write_ranked(
+    w: &mut dyn Write,
+    query: &str,
+    list: &[(u32, f32)],
+    targets: &ials::IdMap,
+) -> std::io::Result<()> {
+    for (rank, &(t, s)) in list.iter().enumerate() {
+        csv_field(w, query)?;
+        w.write_all(b",")?;
+        csv_field(w, targets.id(t))?;
+        writeln!(w, ",{},{}", rank + 1, s)?;
+    }
+    Ok(())
+}

@@ -119,7 +119,7 @@ pub fn run(a: Args) -> Result<()> {
         return common::write_output(&a.output, |w| {
             w.write_all(b"user,item,rank,score\n")?;
             for u in &recs.users {
-                write_list(w, &model, &u.id, &u.recommendations)?;
+                common::write_ranked(w, &u.id, &u.recommendations, model.items())?;
             }
             Ok(())
         });
@@ -131,12 +131,7 @@ pub fn run(a: Args) -> Result<()> {
     let n = match &a.users {
         Some(p) => {
             let users = read_id_list(p, model.users(), "user")?;
-            let k = model.user_factors().k();
-            let mut x = Factors::zeros(users.len(), k);
-            for (r, &u) in users.iter().enumerate() {
-                x.row_mut(r)
-                    .copy_from_slice(model.user_factors().row(u as usize));
-            }
+            let x = model.user_factors().gather(&users);
             common::write_output(&a.output, |w| {
                 w.write_all(b"user,item,rank,score\n")?;
                 model.recommend_rows::<std::io::Error, _, _>(
@@ -144,7 +139,9 @@ pub fn run(a: Args) -> Result<()> {
                     |r| model.user_history(users[r] as usize).indices,
                     a.k,
                     &filter,
-                    |r, list| write_list(w, &model, model.users().id(users[r]), list),
+                    |r, list| {
+                        common::write_ranked(w, model.users().id(users[r]), list, model.items())
+                    },
                 )
             })?;
             users.len()
@@ -174,23 +171,8 @@ pub fn write_all(
 ) -> std::io::Result<()> {
     w.write_all(b"user,item,rank,score\n")?;
     model.recommend_all::<std::io::Error, _>(k, filter, |u, list| {
-        write_list(w, model, model.users().id(u as u32), list)
+        common::write_ranked(w, model.users().id(u as u32), list, model.items())
     })
-}
-
-fn write_list(
-    w: &mut dyn Write,
-    model: &Model,
-    uid: &str,
-    list: &[(u32, f32)],
-) -> std::io::Result<()> {
-    for (rank, &(i, s)) in list.iter().enumerate() {
-        common::csv_field(w, uid)?;
-        w.write_all(b",")?;
-        common::csv_field(w, model.items().id(i))?;
-        writeln!(w, ",{},{}", rank + 1, s)?;
-    }
-    Ok(())
 }
 
 /// `--user-features`: known users keep their factors, new ones are embedded
@@ -255,7 +237,7 @@ fn recommend_featured(
             },
             a.k,
             filter,
-            |e, list| write_list(w, model, entities.id(e as u32), list),
+            |e, list| common::write_ranked(w, entities.id(e as u32), list, model.items()),
         )
     })
 }

@@ -77,10 +77,7 @@ pub fn run(a: Args) -> Result<()> {
         _ => (0..factors.rows() as u32).collect(),
     };
     let nf = normalized(factors);
-    let mut q = Factors::zeros(queries.len(), nf.k());
-    for (r, &i) in queries.iter().enumerate() {
-        q.row_mut(r).copy_from_slice(nf.row(i as usize));
-    }
+    let q = nf.gather(&queries);
     common::write_output(&a.output, |w| {
         writeln!(w, "{kind},similar,rank,score")?;
         top_k_all::<_, _, std::io::Error>(
@@ -89,16 +86,7 @@ pub fn run(a: Args) -> Result<()> {
             allowed,
             a.k,
             |r, j| j == queries[r],
-            |r, list| {
-                let qid = ids.id(queries[r]);
-                for (rank, &(j, s)) in list.iter().enumerate() {
-                    common::csv_field(w, qid)?;
-                    w.write_all(b",")?;
-                    common::csv_field(w, ids.id(j))?;
-                    writeln!(w, ",{},{}", rank + 1, s)?;
-                }
-                Ok(())
-            },
+            |r, list| common::write_ranked(w, ids.id(queries[r]), list, ids),
         )
     })
 }
