@@ -62,6 +62,7 @@ pub mod io;
 pub mod linalg;
 pub mod model;
 pub mod params;
+pub mod report;
 pub mod serve;
 pub mod solver;
 pub mod synth;
@@ -75,9 +76,11 @@ pub use factors::Factors;
 pub use gramian::Gramian;
 pub use model::Model;
 pub use params::{Params, ParamsBuilder, SolverKind};
+pub use report::{IterationReport, LossParts, Progress};
 pub use serve::Filter;
+pub use solver::Solver;
 pub use synth::SynthConfig;
-pub use train::{IterationReport, LossParts, Progress};
+pub use train::Trainer;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

@@ -814,7 +814,7 @@ fn fit_with_validation_keeps_the_best_iteration() {
     // Stopped by patience or by the iteration budget.
     assert!(hist.len() == 12 || hist.len() == best + 2, "{v}");
     let m = ials::Model::load(&model).unwrap();
-    assert_eq!(m.params().iterations, best);
+    assert_eq!(m.params().iterations(), best);
     assert_eq!(m.loss_history().len(), best);
 
     // A validation file naming nobody of the input, a bad metric, a metric

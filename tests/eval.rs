@@ -244,7 +244,7 @@ fn early_stopping_keeps_the_best_iteration() {
         fit_with_early_stopping(&params, &train, &valid, Metric::recall(10), 2).unwrap();
     let best = stop.best_iteration();
     assert!(best >= 1);
-    assert_eq!(model.params().iterations, best);
+    assert_eq!(model.params().iterations(), best);
     assert_eq!(model.loss_history().len(), best);
     let best_value = stop.history().iter().map(|h| h.1).fold(f64::MIN, f64::max);
     assert_eq!(stop.best_value(), best_value);

@@ -7,8 +7,8 @@ use ials::serve::topk::score;
 use ials::serve::{recommend_history, Filter, UpdateOptions};
 use ials::solver::{solve_row, RowProblem, Workspace};
 use ials::{
-    ConfidenceKind, Factors, Gramian, IdMap, Interactions, Model, Params, SolverKind, SynthConfig,
-    Target,
+    ConfidenceKind, Factors, Gramian, IdMap, Interactions, Model, Params, Solver, SolverKind,
+    SynthConfig, Target,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -225,7 +225,7 @@ fn fitted(seed: u64) -> (Interactions, Model) {
 fn brute_gradient(params: &Params, fixed: &Factors, hist: &[(u32, f32)], x: &[f32]) -> Vec<f64> {
     let k = x.len();
     let wt = params.weighting();
-    let a0 = params.unobserved_weight as f64;
+    let a0 = params.unobserved_weight() as f64;
     let lambda = params.row_regularization(hist.len(), fixed.rows()) as f64;
     let mut g: Vec<f64> = x.iter().map(|&v| 2.0 * lambda * v as f64).collect();
     for j in 0..fixed.rows() {
@@ -307,24 +307,14 @@ fn after_user_half_sweep(data: &Interactions, model: &Model) -> Model {
         fixed: y,
         gram: &g,
         weighting: p.weighting(),
-        alpha0: p.unobserved_weight,
+        alpha0: p.unobserved_weight(),
     };
     let mut x = model.user_factors().clone();
-    let mut ws = Workspace::new(p.factors);
+    let mut ws = Workspace::new(p.factors());
     for u in 0..data.n_users() {
         let row = data.user_row(u);
         let lambda = p.row_regularization(row.len(), data.n_items());
-        solve_row(
-            SolverKind::Cholesky,
-            &pb,
-            row,
-            lambda,
-            1,
-            1,
-            x.row_mut(u),
-            &mut ws,
-        )
-        .unwrap();
+        solve_row(Solver::Cholesky, &pb, row, lambda, x.row_mut(u), &mut ws).unwrap();
     }
     let (users, items, train) = data.clone().into_parts();
     Model::new(p.clone(), users, items, train, x, y.clone(), Vec::new())

@@ -28,9 +28,9 @@ use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::model::Model;
-use crate::params::{Params, SolverKind};
+use crate::params::Params;
 use crate::serve::filter::Filter;
-use crate::solver::{solve_row, RowProblem, Workspace};
+use crate::solver::{solve_row, RowProblem, Solver, Workspace};
 
 /// Sort a history by index, sum duplicates, check indices and values.
 pub(crate) fn normalize_history(
@@ -93,17 +93,11 @@ pub(crate) fn solve_exact(
         fixed,
         gram,
         weighting: params.weighting(),
-        alpha0: params.unobserved_weight,
+        alpha0: params.unobserved_weight(),
     };
     let lambda = params.row_regularization(row.len(), fixed.rows());
-    solve_row(SolverKind::Cholesky, &pb, row, lambda, 1, 1, x, ws).map_err(|pivot| {
-        Error::NotPositiveDefinite {
-            iteration: 0,
-            side,
-            row: row_index,
-            pivot,
-        }
-    })
+    solve_row(Solver::Cholesky, &pb, row, lambda, x, ws)
+        .map_err(|pivot| pivot.at(0, side, row_index))
 }
 
 impl Model {

@@ -15,6 +15,10 @@
 //! 5. Optionally runs `sweeps` full sweeps with the model's own solver,
 //!    appended to the loss history.
 //!
+//! Everything after the id mapping runs on a pool of `params.threads()`
+//! workers; the sweeps run through the training loop
+//! ([`drive`](crate::train::drive)).
+//!
 //! With `sweeps = 0`, rows of users and items that have no new triplets are
 //! left bit-for-bit as they were. The cached Gramians are reset. The model is
 //! changed only when everything succeeded. Cost per round
@@ -27,14 +31,16 @@ use std::sync::OnceLock;
 use rayon::prelude::*;
 
 use crate::data::interactions::{check_value, csr_from_triplets, sparse_row, transpose};
-use crate::data::{Interactions, SparseMatrix};
+use crate::data::{IdMap, Interactions, SparseMatrix};
 use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::model::Model;
 use crate::params::Params;
+use crate::report::IterationReport;
 use crate::serve::foldin::solve_exact;
 use crate::solver::Workspace;
+use crate::train::{drive, with_threads, Ials};
 
 /// How much work [`Model::partial_fit`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -145,6 +151,38 @@ impl Model {
         if new.is_empty() && opts.sweeps == 0 {
             return Ok(report);
         }
+        let (users, items, train, x, y, history) = with_threads(self.params.threads(), || {
+            self.update(users, items, new, opts, &mut report)
+        })?;
+        self.users = users;
+        self.items = items;
+        self.train = train;
+        self.user_factors = x;
+        self.item_factors = y;
+        self.history = history;
+        self.item_gram = OnceLock::new();
+        self.user_gram = OnceLock::new();
+        Ok(report)
+    }
+
+    /// The work of [`partial_fit`](Model::partial_fit) after the ids are
+    /// mapped: the new matrix, the re-solved rows, the optional sweeps.
+    #[allow(clippy::type_complexity)]
+    fn update(
+        &self,
+        users: IdMap,
+        items: IdMap,
+        new: Vec<(u32, u32, f32)>,
+        opts: &UpdateOptions,
+        report: &mut UpdateReport,
+    ) -> Result<(
+        IdMap,
+        IdMap,
+        SparseMatrix,
+        Factors,
+        Factors,
+        Vec<IterationReport>,
+    )> {
         let (m, n) = (users.len(), items.len());
         let mut affected_users: Vec<u32> = new.iter().map(|t| t.0).collect();
         let mut affected_items: Vec<u32> = new.iter().map(|t| t.1).collect();
@@ -186,12 +224,14 @@ impl Model {
         let mut history = self.history.clone();
         let (users, items, train) = if opts.sweeps > 0 {
             let data = Interactions::from_csr(users, items, train)?;
-            let mut params = self.params.clone();
-            params.iterations = opts.sweeps;
-            let (x2, y2, h) =
-                crate::train::run(&params, &data, x, y, &mut |_| ControlFlow::Continue(()))?;
-            x = x2;
-            y = y2;
+            let params = &self.params;
+            let mut trainer = Ials::new(params, &data, x, y)?;
+            let h = drive(
+                &mut trainer,
+                opts.sweeps,
+                &mut |_| ControlFlow::Continue(()),
+            )?;
+            (x, y) = trainer.into_factors();
             let offset = history.len();
             history.extend(h.into_iter().map(|mut r| {
                 r.iteration += offset;
@@ -202,15 +242,7 @@ impl Model {
         } else {
             (users, items, train)
         };
-        self.users = users;
-        self.items = items;
-        self.train = train;
-        self.user_factors = x;
-        self.item_factors = y;
-        self.history = history;
-        self.item_gram = OnceLock::new();
-        self.user_gram = OnceLock::new();
-        Ok(report)
+        Ok((users, items, train, x, y, history))
     }
 
     /// [`partial_fit`](Model::partial_fit) with the triplets of `new` (its

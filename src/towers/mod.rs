@@ -56,8 +56,8 @@
 //! time); the sums over a feature's entities run in parallel over fixed
 //! chunks added in a fixed order. Id rows never share an entity, so they are
 //! updated all in parallel after the attributes. Results are bit-identical
-//! whatever the number of threads. `Params::solver`, `cg_steps` and
-//! `block_size` are not used: every feature row is solved exactly.
+//! whatever the number of threads. `Params::solver` is not used: every
+//! feature row is solved exactly.
 //!
 //! ```
 //! use ials::towers::{Features, TowerParams};
@@ -84,14 +84,16 @@
 //! ```
 
 mod features;
+mod icd;
 mod model;
 mod saved;
+mod side;
 mod train;
 
 pub use features::{Features, FeaturesBuilder};
 pub use model::TowerModel;
 pub use saved::AttributeTower;
-pub use train::{feature_gramian, projected_gramian, TowerTrainer};
+pub use train::TowerTrainer;
 
 use serde::{Deserialize, Serialize};
 
@@ -216,6 +218,6 @@ impl TowerParams {
             Tower::User => self.user_feature_reg,
             Tower::Item => self.item_feature_reg,
         }
-        .unwrap_or(params.regularization)
+        .unwrap_or(params.regularization())
     }
 }
