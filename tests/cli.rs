@@ -477,12 +477,7 @@ fn real_dataset_end_to_end() {
     let filter = ials::Filter::new().exclude_seen(true);
     let mut lines = text.lines().skip(1);
     for u in 0..m.n_users() {
-        for (rank, (i, score)) in m
-            .recommend_filtered(u, 5, &filter)
-            .unwrap()
-            .into_iter()
-            .enumerate()
-        {
+        for (rank, (i, score)) in m.recommend(u, 5, &filter).unwrap().into_iter().enumerate() {
             let line = lines.next().unwrap();
             assert_eq!(
                 line,
@@ -1148,7 +1143,7 @@ fn users_first_described_after_the_fit_are_embedded_by_the_saved_tower() {
     let m = ials::Model::load(&model).unwrap();
     let u3 = m.users().get("user3").unwrap() as usize;
     let want = m
-        .recommend_filtered(u3, 4, &ials::Filter::new().exclude_seen(true))
+        .recommend(u3, 4, &ials::Filter::new().exclude_seen(true))
         .unwrap();
     let got: Vec<&Vec<String>> = rb.iter().filter(|r| r[0] == "user3").collect();
     assert_eq!(got.len(), want.len());

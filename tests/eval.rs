@@ -148,7 +148,7 @@ fn external_embeddings_match_the_model_and_fold_in_reproduces_rows() {
     let model = params.fit(&train).unwrap();
     let ev = Evaluator::new(&train, &test).unwrap().with_auc(true);
     let direct = ev.evaluate_fn(|u, out| {
-        let recs = model.recommend(u, out.len(), false);
+        let recs = model.recommend(u, out.len(), &ials::Filter::new()).unwrap();
         for (i, s) in recs {
             out[i as usize] = s;
         }

@@ -476,7 +476,9 @@ fn cold_entities_get_tower_embeddings_in_the_plain_model() {
     assert!(want.iter().any(|v| *v != 0.0));
     assert!(towers.id_weight(Tower::Item, i).is_none());
     // The cold items can be recommended.
-    let recs = model.recommend(0, 330, true);
+    let recs = model
+        .recommend(0, 330, &ials::Filter::new().exclude_seen(true))
+        .unwrap();
     assert!(recs.iter().any(|&(j, _)| j as usize >= 300));
     // Training entities keep their indices.
     for u in 0..data.n_users() {

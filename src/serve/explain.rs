@@ -65,7 +65,7 @@ impl Model {
                 len: self.n_users(),
             });
         }
-        let row = sparse_row(&self.train, u);
+        let row = sparse_row(&self.train(), u);
         let mut e = self.explain_row(row.indices, row.values, i, u)?;
         e.model_score = Some(self.score(u, i));
         Ok(e)
@@ -87,21 +87,21 @@ impl Model {
                 len: n,
             });
         }
-        let y = &self.item_factors;
+        let y = &self.item_factors();
         let k = y.k();
         // The user's own system A_u, formed and factored exactly as fold-in
         // and the Cholesky solver form it.
         let pb = RowProblem {
             fixed: y,
             gram: self.item_gramian(),
-            weighting: self.params.weighting(),
-            alpha0: self.params.unobserved_weight(),
+            weighting: self.params().weighting(),
+            alpha0: self.params().unobserved_weight(),
         };
         let row = RowView {
             indices: idx,
             values: val,
         };
-        let lambda = self.params.row_regularization(idx.len(), n);
+        let lambda = self.params().row_regularization(idx.len(), n);
         let mut ws = Workspace::new(k);
         let mut contributions: Vec<(u32, f64)> = Vec::new();
         if !row.is_empty() {

@@ -115,15 +115,15 @@ impl Model {
     /// ```
     pub fn fold_in_user(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
         let (idx, val) = normalize_history(history, self.n_items(), "item")?;
-        let mut x = vec![0.0f32; self.item_factors.k()];
-        let mut ws = Workspace::new(self.item_factors.k());
+        let mut x = vec![0.0f32; self.item_factors().k()];
+        let mut ws = Workspace::new(self.item_factors().k());
         let row = RowView {
             indices: &idx,
             values: &val,
         };
         solve_exact(
-            &self.params,
-            &self.item_factors,
+            self.params(),
+            self.item_factors(),
             self.item_gramian(),
             row,
             &mut x,
@@ -144,7 +144,7 @@ impl Model {
         let mut known = Vec::new();
         let mut unknown = Vec::new();
         for (id, v) in history {
-            match self.items.get(id) {
+            match self.items().get(id) {
                 Some(i) => known.push((i, v)),
                 None => unknown.push(id.to_owned()),
             }
@@ -156,15 +156,15 @@ impl Model {
     /// who consumed it, against the user factors and `H = XᵀX` (cached).
     pub fn fold_in_item(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
         let (idx, val) = normalize_history(history, self.n_users(), "user")?;
-        let mut y = vec![0.0f32; self.user_factors.k()];
-        let mut ws = Workspace::new(self.user_factors.k());
+        let mut y = vec![0.0f32; self.user_factors().k()];
+        let mut ws = Workspace::new(self.user_factors().k());
         let row = RowView {
             indices: &idx,
             values: &val,
         };
         solve_exact(
-            &self.params,
-            &self.user_factors,
+            self.params(),
+            self.user_factors(),
             self.user_gramian(),
             row,
             &mut y,
@@ -272,7 +272,7 @@ pub fn recommend_history_from<R: BufRead>(
                     values: val,
                 };
                 solve_exact(
-                    &model.params,
+                    model.params(),
                     model.item_factors(),
                     gram,
                     row,
@@ -284,7 +284,7 @@ pub fn recommend_history_from<R: BufRead>(
             },
         )?;
     let mut out: Vec<HistoryUser> = Vec::with_capacity(rows.len());
-    model.recommend_rows::<Error, _, _>(
+    model.recommend_rows::<Error>(
         &x,
         |r| rows[r].0.as_slice(),
         k,

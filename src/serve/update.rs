@@ -26,7 +26,6 @@
 //! matrices.
 
 use std::ops::ControlFlow;
-use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
@@ -127,8 +126,8 @@ impl Model {
     where
         I: IntoIterator<Item = (&'a str, &'a str, f32)>,
     {
-        let mut users = self.users.clone();
-        let mut items = self.items.clone();
+        let mut users = self.users().clone();
+        let mut items = self.items().clone();
         let mut new = Vec::new();
         for (u, i, v) in triplets {
             if !check_value(v) {
@@ -144,24 +143,18 @@ impl Model {
         }
         let mut report = UpdateReport {
             triplets: new.len(),
-            new_users: users.len() - self.users.len(),
-            new_items: items.len() - self.items.len(),
+            new_users: users.len() - self.users().len(),
+            new_items: items.len() - self.items().len(),
             ..UpdateReport::default()
         };
         if new.is_empty() && opts.sweeps == 0 {
             return Ok(report);
         }
-        let (users, items, train, x, y, history) = with_threads(self.params.threads(), || {
+        let (users, items, train, x, y, history) = with_threads(self.params().threads(), || {
             self.update(users, items, new, opts, &mut report)
         })?;
-        self.users = users;
-        self.items = items;
-        self.train = train;
-        self.user_factors = x;
-        self.item_factors = y;
-        self.history = history;
-        self.item_gram = OnceLock::new();
-        self.user_gram = OnceLock::new();
+        // A new model: every cache derived from the old factors is dropped.
+        *self = Model::new(self.params().clone(), users, items, train, x, y, history);
         Ok(report)
     }
 
@@ -192,13 +185,13 @@ impl Model {
         }
         report.affected_users = affected_users.len();
         report.affected_items = affected_items.len();
-        let old_nnz = self.train.nnz();
+        let old_nnz = self.train().nnz();
         let train = if new.is_empty() {
-            self.train.clone()
+            self.train().clone()
         } else {
             let mut all = Vec::with_capacity(old_nnz + new.len());
-            for u in 0..self.train.rows() {
-                let row = sparse_row(&self.train, u);
+            for u in 0..self.train().rows() {
+                let row = sparse_row(&self.train(), u);
                 all.extend(
                     row.indices
                         .iter()
@@ -210,21 +203,28 @@ impl Model {
             csr_from_triplets(m, n, all)
         };
         report.new_pairs = train.nnz() - old_nnz;
-        let mut x = self.user_factors.clone();
-        let mut y = self.item_factors.clone();
+        let mut x = self.user_factors().clone();
+        let mut y = self.item_factors().clone();
         x.grow(m);
         y.grow(n);
         if !affected_users.is_empty() {
             let by_item = transpose(&train);
             for _ in 0..opts.rounds {
-                resolve_rows(&self.params, &y, &train, &affected_users, &mut x, "user")?;
-                resolve_rows(&self.params, &x, &by_item, &affected_items, &mut y, "item")?;
+                resolve_rows(&self.params(), &y, &train, &affected_users, &mut x, "user")?;
+                resolve_rows(
+                    &self.params(),
+                    &x,
+                    &by_item,
+                    &affected_items,
+                    &mut y,
+                    "item",
+                )?;
             }
         }
-        let mut history = self.history.clone();
+        let mut history = self.loss_history().to_vec();
         let (users, items, train) = if opts.sweeps > 0 {
             let data = Interactions::from_csr(users, items, train)?;
-            let params = &self.params;
+            let params = &self.params();
             let mut trainer = Ials::new(params, &data, x, y)?;
             let h = drive(
                 &mut trainer,

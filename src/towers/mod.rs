@@ -103,24 +103,9 @@ use crate::error::{Error, Result};
 #[allow(unused_imports)] // used by the docs
 use crate::params::Params;
 
-/// One of the two towers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Tower {
-    /// The user tower (`x_u = Aᵀ f_u`).
-    User,
-    /// The item tower (`y_i = Bᵀ g_i`).
-    Item,
-}
-
-impl Tower {
-    /// `"user"` or `"item"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tower::User => "user",
-            Tower::Item => "item",
-        }
-    }
-}
+/// One of the two towers: the user tower (`x_u = Aᵀ f_u`) or the item
+/// tower (`y_i = Bᵀ g_i`).
+pub use crate::model::Side as Tower;
 
 /// Settings of the towers on top of [`Params`]. Build with
 /// [`TowerParams::builder`].
