@@ -15,7 +15,7 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use ials::confidence::{ConfidenceKind, Target, Weighting};
 use ials::linalg;
 use ials::solver::{solve_row, RowProblem, Workspace};
-use ials::{Factors, Gramian, Params, RowView, SolverKind, SynthConfig};
+use ials::{Factors, Gramian, Params, RowView, Solver, SolverKind, SynthConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -163,25 +163,23 @@ fn row_solve(c: &mut Criterion) {
                 values: &vals,
             };
             let nnz = idx.len();
-            for (solver, block) in [
-                (SolverKind::Cholesky, k),
-                (SolverKind::Cg, k),
-                (SolverKind::Block, 32.min(k)),
+            for solver in [
+                Solver::Cholesky,
+                Solver::Cg { steps: 3 },
+                Solver::Block { size: 32.min(k) },
             ] {
                 let mut ws = Workspace::new(k);
                 let x0 = rand_vec(&mut rng, k);
                 let mut x = x0.clone();
-                let name = if solver == SolverKind::Cg {
-                    "cg3".to_owned()
-                } else if solver == SolverKind::Block {
-                    format!("block{block}")
-                } else {
-                    solver.to_string()
+                let name = match solver {
+                    Solver::Cholesky => "cholesky".to_owned(),
+                    Solver::Cg { steps } => format!("cg{steps}"),
+                    Solver::Block { size } => format!("block{size}"),
                 };
                 g.bench_function(BenchmarkId::new(name, format!("k={k}/nnz={nnz}")), |b| {
                     b.iter(|| {
                         x.copy_from_slice(&x0);
-                        solve_row(solver, &pb, row, 0.05, 3, block, &mut x, &mut ws).expect("SPD")
+                        solve_row(solver, &pb, row, 0.05, &mut x, &mut ws).expect("SPD")
                     })
                 });
             }

@@ -248,7 +248,7 @@ fn main() {
         .expect("valid tower params");
     println!(
         "params: k={} iterations={} lambda(ids)={} lambda(tags)={} confidence=1+{}r alpha0={} nu={} item ids {} seed={}",
-        p.factors, p.iterations, p.regularization, o.feature_reg, p.alpha, p.unobserved_weight, p.reg_exponent,
+        p.factors(), p.iterations(), p.regularization(), o.feature_reg, p.alpha(), p.unobserved_weight(), p.reg_exponent(),
         if o.item_ids { "on" } else { "off" }, o.seed
     );
 

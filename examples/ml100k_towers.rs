@@ -222,7 +222,7 @@ fn main() {
         .expect("tower params");
     println!(
         "params: k={} iterations={} lambda(ids)={} lambda(features)={} confidence=1+{}r alpha0={} seed={}",
-        params.factors, params.iterations, params.regularization, o.feature_reg, params.alpha, params.unobserved_weight, o.seed
+        params.factors(), params.iterations(), params.regularization(), o.feature_reg, params.alpha(), params.unobserved_weight(), o.seed
     );
     let features =
         |side: &'static str, map: &HashMap<u32, Vec<String>>, keep: &dyn Fn(u32) -> bool| {

@@ -25,7 +25,7 @@ fn main() -> Result<(), ials::Error> {
         println!("{}", p.report);
         ControlFlow::Continue(())
     })?;
-    for (item, score) in model.recommend(0, 5, true) {
+    for (item, score) in model.recommend(0, 5, &ials::Filter::new().exclude_seen(true))? {
         println!(
             "user {} -> item {} ({score:.3})",
             data.users().id(0),

@@ -94,7 +94,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     for rep in 0..reps {
         let t = Instant::now();
         let mut count = 0usize;
-        model.recommend_all::<ials::Error, _>(top_n, &filter, |u, list| {
+        model.recommend_all::<ials::Error>(top_n, &filter, |u, list| {
             for (j, &(i, _)) in list.iter().enumerate() {
                 ids[u * top_n + j] = i as f32;
             }

@@ -16,7 +16,7 @@
 //! ## Quick start
 //!
 //! ```
-//! use ials::{InteractionsBuilder, Params, SolverKind};
+//! use ials::{Filter, InteractionsBuilder, Params, SolverKind};
 //!
 //! let mut b = InteractionsBuilder::new();
 //! for (user, item, plays) in [("ann", "jazz", 3.0), ("ann", "blues", 1.0), ("bob", "jazz", 2.0), ("bob", "rock", 5.0)] {
@@ -32,7 +32,7 @@
 //!     .check()?;
 //! let model = params.fit(&data)?;
 //! let ann = data.users().get("ann").unwrap() as usize;
-//! let recs = model.recommend(ann, 1, true); // excludes ann's own items
+//! let recs = model.recommend(ann, 1, &Filter::new().exclude_seen(true))?;
 //! assert_eq!(data.items().id(recs[0].0), "rock");
 //! # Ok::<(), ials::Error>(())
 //! ```
@@ -62,6 +62,7 @@ pub mod io;
 pub mod linalg;
 pub mod model;
 pub mod params;
+pub mod report;
 pub mod serve;
 pub mod solver;
 pub mod synth;
@@ -73,11 +74,13 @@ pub use data::{IdMap, Interactions, InteractionsBuilder, RowView, SparseMatrix};
 pub use error::{Error, Result};
 pub use factors::Factors;
 pub use gramian::Gramian;
-pub use model::Model;
+pub use model::{Model, Side};
 pub use params::{Params, ParamsBuilder, SolverKind};
+pub use report::{IterationReport, LossParts, Progress};
 pub use serve::Filter;
+pub use solver::Solver;
 pub use synth::SynthConfig;
-pub use train::{IterationReport, LossParts, Progress};
+pub use train::Trainer;
 
 /// The README's Rust examples, compiled and run as doctests.
 #[doc = include_str!("../README.md")]

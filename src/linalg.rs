@@ -992,28 +992,9 @@ dispatch! {
     pub fn cholesky_upper_solve / cholesky_upper_solve_at(u: &[f64], k: usize, b: &mut [f64]) = cholesky_upper_solve_body
 }
 
-/// `Σ a_i b_i` in `f64`.
-#[inline]
-pub fn dot64(a: &[f64], b: &[f64]) -> f64 {
-    debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0.0f64; 4];
-    let ca = a.chunks_exact(4);
-    let cb = b.chunks_exact(4);
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for l in 0..4 {
-            acc[l] += x[l] * y[l];
-        }
-    }
-    let mut tail = 0.0f64;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
-    }
-    (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
-}
-
 /// Lower-triangle rank-one update of a row-major `k x k` matrix:
-/// `A[i][j] += w y_i y_j` for `j <= i` (plain reference version).
+/// `A[i][j] += w y_i y_j` for `j <= i` (unvectorized; the towers' feature
+/// rows accumulate with it pair by pair).
 #[inline]
 pub fn syr_lower(a: &mut [f32], k: usize, w: f32, y: &[f32]) {
     debug_assert_eq!(a.len(), k * k);
@@ -1027,55 +1008,6 @@ pub fn syr_lower(a: &mut [f32], k: usize, w: f32, y: &[f32]) {
     }
 }
 
-/// In-place Cholesky of the lower triangle of a row-major `k x k` matrix
-/// (`A = L Lᵀ`, `L` overwrites the lower triangle). The strict upper
-/// triangle is ignored. Returns the index of the first non-positive pivot.
-/// (Plain reference version; the solvers use [`cholesky_upper`].)
-pub fn cholesky_in_place(a: &mut [f64], k: usize) -> Result<(), usize> {
-    debug_assert!(a.len() >= k * k);
-    for i in 0..k {
-        for j in 0..=i {
-            let (head, tail) = a.split_at_mut(i * k);
-            let li = &tail[..k];
-            let s = if j < i {
-                let lj = &head[j * k..j * k + j];
-                li[j] - dot64(&li[..j], lj)
-            } else {
-                li[i] - dot64(&li[..i], &li[..i])
-            };
-            if j == i {
-                if !(s > 0.0 && s.is_finite()) {
-                    return Err(i);
-                }
-                tail[i] = s.sqrt();
-            } else {
-                let d = head[j * k + j];
-                tail[j] = s / d;
-            }
-        }
-    }
-    Ok(())
-}
-
-/// Solve `L Lᵀ x = b` in place (`b` becomes `x`) with the factor from
-/// [`cholesky_in_place`].
-pub fn cholesky_solve(l: &[f64], k: usize, b: &mut [f64]) {
-    // Forward: L z = b.
-    for i in 0..k {
-        let s = b[i] - dot64(&l[i * k..i * k + i], &b[..i]);
-        b[i] = s / l[i * k + i];
-    }
-    // Backward: Lᵀ x = z, column-oriented so that rows of L are read contiguously.
-    for i in (0..k).rev() {
-        let xi = b[i] / l[i * k + i];
-        b[i] = xi;
-        let row = &l[i * k..i * k + i];
-        for (bp, lp) in b[..i].iter_mut().zip(row) {
-            *bp -= lp * xi;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1083,6 +1015,76 @@ mod tests {
     use rand_chacha::ChaCha8Rng;
 
     const SEED: u64 = 20_261_128;
+
+    /// `Σ a_i b_i` in `f64`.
+    #[inline]
+    fn dot64(a: &[f64], b: &[f64]) -> f64 {
+        debug_assert_eq!(a.len(), b.len());
+        let mut acc = [0.0f64; 4];
+        let ca = a.chunks_exact(4);
+        let cb = b.chunks_exact(4);
+        let (ra, rb) = (ca.remainder(), cb.remainder());
+        for (x, y) in ca.zip(cb) {
+            for l in 0..4 {
+                acc[l] += x[l] * y[l];
+            }
+        }
+        let mut tail = 0.0f64;
+        for (x, y) in ra.iter().zip(rb) {
+            tail += x * y;
+        }
+        (acc[0] + acc[2]) + (acc[1] + acc[3]) + tail
+    }
+
+    /// In-place Cholesky of the lower triangle of a row-major `k x k` matrix
+    /// (`A = L Lᵀ`, `L` overwrites the lower triangle). The strict upper
+    /// triangle is ignored. Returns the index of the first non-positive pivot.
+    /// The plain reference (test oracle only; the crate factors every system
+    /// with [`cholesky_upper`] through `solver::normal`).
+    fn cholesky_in_place(a: &mut [f64], k: usize) -> Result<(), usize> {
+        debug_assert!(a.len() >= k * k);
+        for i in 0..k {
+            for j in 0..=i {
+                let (head, tail) = a.split_at_mut(i * k);
+                let li = &tail[..k];
+                let s = if j < i {
+                    let lj = &head[j * k..j * k + j];
+                    li[j] - dot64(&li[..j], lj)
+                } else {
+                    li[i] - dot64(&li[..i], &li[..i])
+                };
+                if j == i {
+                    if !(s > 0.0 && s.is_finite()) {
+                        return Err(i);
+                    }
+                    tail[i] = s.sqrt();
+                } else {
+                    let d = head[j * k + j];
+                    tail[j] = s / d;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Solve `L Lᵀ x = b` in place (`b` becomes `x`) with the factor from
+    /// [`cholesky_in_place`].
+    fn cholesky_solve(l: &[f64], k: usize, b: &mut [f64]) {
+        // Forward: L z = b.
+        for i in 0..k {
+            let s = b[i] - dot64(&l[i * k..i * k + i], &b[..i]);
+            b[i] = s / l[i * k + i];
+        }
+        // Backward: Lᵀ x = z, column-oriented so that rows of L are read contiguously.
+        for i in (0..k).rev() {
+            let xi = b[i] / l[i * k + i];
+            b[i] = xi;
+            let row = &l[i * k..i * k + i];
+            for (bp, lp) in b[..i].iter_mut().zip(row) {
+                *bp -= lp * xi;
+            }
+        }
+    }
 
     fn rand_vec(rng: &mut ChaCha8Rng, n: usize) -> Vec<f32> {
         (0..n).map(|_| rng.random_range(-1.0f32..1.0)).collect()

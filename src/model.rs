@@ -1,63 +1,98 @@
 //! The fitted model: factors, id maps, the training matrix, params and the
-//! loss history.
+//! loss history, with the caches derived from the factors (Gramians and
+//! unit-norm rows for cosine similarity).
+//!
+//! The fields are private: the factors change only through
+//! [`Model::set_factors`] (or `partial_fit`), which also clears every cache,
+//! so a cache never outlives the factors it was computed from.
 
-use std::cmp::Ordering;
 use std::sync::OnceLock;
+
+use serde::{Deserialize, Serialize};
 
 use crate::data::interactions::sparse_row;
 use crate::data::{IdMap, RowView, SparseMatrix};
+use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::linalg::dot;
 use crate::params::Params;
-use crate::train::IterationReport;
+use crate::report::IterationReport;
+use crate::serve::topk::score;
+
+/// One side of the interaction matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Side {
+    /// Users (rows).
+    User,
+    /// Items (columns).
+    Item,
+}
+
+impl Side {
+    /// `"user"` or `"item"`.
+    pub fn name(self) -> &'static str {
+        self.pick("user", "item")
+    }
+
+    /// `user` for [`Side::User`], `item` for [`Side::Item`].
+    pub fn pick<T>(self, user: T, item: T) -> T {
+        match self {
+            Side::User => user,
+            Side::Item => item,
+        }
+    }
+}
+
+/// What is derived from the factors, computed on first use (a clone starts
+/// empty).
+#[derive(Debug, Default)]
+struct Caches {
+    item_gram: OnceLock<Gramian>,
+    user_gram: OnceLock<Gramian>,
+    /// Rows scaled to unit norm (cosine similarity).
+    item_unit: OnceLock<Factors>,
+    user_unit: OnceLock<Factors>,
+}
 
 /// A fitted iALS model.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Model {
-    pub(crate) params: Params,
-    pub(crate) users: IdMap,
-    pub(crate) items: IdMap,
-    pub(crate) train: SparseMatrix,
-    pub(crate) user_factors: Factors,
-    pub(crate) item_factors: Factors,
-    pub(crate) history: Vec<IterationReport>,
-    pub(crate) item_gram: OnceLock<Gramian>,
-    pub(crate) user_gram: OnceLock<Gramian>,
+    /// The checked params of the fit.
+    params: Params,
+    /// External ids of the rows of `X`.
+    users: IdMap,
+    /// External ids of the rows of `Y`.
+    items: IdMap,
+    /// User-major raw values (what `exclude_seen` and fold-in read).
+    train: SparseMatrix,
+    /// `X`.
+    user_factors: Factors,
+    /// `Y`.
+    item_factors: Factors,
+    /// One report per iteration.
+    history: Vec<IterationReport>,
+    /// Derived from the factors; cleared whenever they change.
+    caches: Caches,
 }
 
-impl Clone for Model {
+/// Rows scaled to unit norm (zero rows stay zero).
+pub(crate) fn unit_rows(f: &Factors) -> Factors {
+    let mut out = f.clone();
+    let k = f.k().max(1);
+    for row in out.as_mut_slice().chunks_exact_mut(k) {
+        let n = score(row, row).sqrt();
+        if n > 0.0 {
+            row.iter_mut().for_each(|v| *v /= n);
+        }
+    }
+    out
+}
+
+impl Clone for Caches {
     fn clone(&self) -> Self {
-        Model::new(
-            self.params.clone(),
-            self.users.clone(),
-            self.items.clone(),
-            self.train.clone(),
-            self.user_factors.clone(),
-            self.item_factors.clone(),
-            self.history.clone(),
-        )
+        Caches::default()
     }
-}
-
-/// Order of ranked results: higher score first, ties by lower index.
-pub(crate) fn rank_order(a: &(u32, f32), b: &(u32, f32)) -> Ordering {
-    b.1.partial_cmp(&a.1)
-        .unwrap_or(Ordering::Equal)
-        .then(a.0.cmp(&b.0))
-}
-
-/// The `k` best of `scored` under [`rank_order`], sorted.
-pub(crate) fn top_k(mut scored: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
-    if k == 0 {
-        return Vec::new();
-    }
-    if scored.len() > k {
-        scored.select_nth_unstable_by(k - 1, rank_order);
-        scored.truncate(k);
-    }
-    scored.sort_by(rank_order);
-    scored
 }
 
 impl Model {
@@ -79,9 +114,36 @@ impl Model {
             user_factors,
             item_factors,
             history,
-            item_gram: OnceLock::new(),
-            user_gram: OnceLock::new(),
+            caches: Caches::default(),
         }
+    }
+
+    /// Replace the factors (same shapes) and clear every cache.
+    pub fn set_factors(&mut self, user_factors: Factors, item_factors: Factors) -> Result<()> {
+        let (x, y) = (&self.user_factors, &self.item_factors);
+        if (
+            user_factors.rows(),
+            user_factors.k(),
+            item_factors.rows(),
+            item_factors.k(),
+        ) != (x.rows(), x.k(), y.rows(), y.k())
+        {
+            return Err(Error::Shape(format!(
+                "new factors are {}x{} and {}x{}, the model's {}x{} and {}x{}",
+                user_factors.rows(),
+                user_factors.k(),
+                item_factors.rows(),
+                item_factors.k(),
+                x.rows(),
+                x.k(),
+                y.rows(),
+                y.k()
+            )));
+        }
+        self.user_factors = user_factors;
+        self.item_factors = item_factors;
+        self.caches = Caches::default();
+        Ok(())
     }
 
     /// The params it was fitted with.
@@ -97,6 +159,11 @@ impl Model {
     /// Item ids in row order.
     pub fn items(&self) -> &IdMap {
         &self.items
+    }
+
+    /// The ids of one side.
+    pub fn ids(&self, side: Side) -> &IdMap {
+        side.pick(&self.users, &self.items)
     }
 
     /// The user-major training matrix (raw values).
@@ -119,6 +186,11 @@ impl Model {
         &self.item_factors
     }
 
+    /// The factors of one side.
+    pub fn factors(&self, side: Side) -> &Factors {
+        side.pick(&self.user_factors, &self.item_factors)
+    }
+
     /// One report per iteration run.
     pub fn loss_history(&self) -> &[IterationReport] {
         &self.history
@@ -126,14 +198,23 @@ impl Model {
 
     /// `G = YᵀY`, computed once and cached.
     pub fn item_gramian(&self) -> &Gramian {
-        self.item_gram
+        self.caches
+            .item_gram
             .get_or_init(|| Gramian::of(&self.item_factors))
     }
 
     /// `H = XᵀX`, computed once and cached.
     pub fn user_gramian(&self) -> &Gramian {
-        self.user_gram
+        self.caches
+            .user_gram
             .get_or_init(|| Gramian::of(&self.user_factors))
+    }
+
+    /// The factors of one side with rows scaled to unit norm (cosine
+    /// similarity), computed once and cached.
+    pub fn unit_factors(&self, side: Side) -> &Factors {
+        let cell = side.pick(&self.caches.user_unit, &self.caches.item_unit);
+        cell.get_or_init(|| unit_rows(self.factors(side)))
     }
 
     /// Number of users.
@@ -150,40 +231,4 @@ impl Model {
     pub fn score(&self, u: usize, i: usize) -> f32 {
         dot(self.user_factors.row(u), self.item_factors.row(i))
     }
-
-    /// The `k` highest-scoring items for user `u` (ties: lower item index
-    /// first), leaving out the user's training items if `exclude_seen`.
-    pub fn recommend(&self, u: usize, k: usize, exclude_seen: bool) -> Vec<(u32, f32)> {
-        let xu = self.user_factors.row(u);
-        let seen = sparse_row(&self.train, u).indices;
-        let scored: Vec<(u32, f32)> = (0..self.n_items() as u32)
-            .filter(|i| !exclude_seen || seen.binary_search(i).is_err())
-            .map(|i| (i, dot(xu, self.item_factors.row(i as usize))))
-            .collect();
-        top_k(scored, k)
-    }
-
-    /// The `k` items most similar to item `i` by cosine (itself excluded).
-    pub fn similar_items(&self, i: usize, k: usize) -> Vec<(u32, f32)> {
-        cosine_top_k(&self.item_factors, i, k)
-    }
-
-    /// The `k` users most similar to user `u` by cosine (itself excluded).
-    pub fn similar_users(&self, u: usize, k: usize) -> Vec<(u32, f32)> {
-        cosine_top_k(&self.user_factors, u, k)
-    }
-}
-
-fn cosine_top_k(f: &Factors, i: usize, k: usize) -> Vec<(u32, f32)> {
-    let q = f.row(i);
-    let qn = dot(q, q).sqrt();
-    let scored: Vec<(u32, f32)> = (0..f.rows())
-        .filter(|&j| j != i)
-        .map(|j| {
-            let r = f.row(j);
-            let d = qn * dot(r, r).sqrt();
-            (j as u32, if d > 0.0 { dot(q, r) / d } else { 0.0 })
-        })
-        .collect();
-    top_k(scored, k)
 }

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::confidence::{ConfidenceKind, Target, Weighting};
 use crate::error::{Error, Result};
+use crate::solver::Solver;
 
 /// Which row solver each half-sweep uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -46,75 +47,130 @@ impl std::fmt::Display for SolverKind {
     }
 }
 
-/// Checked hyper-parameters of a fit. Build with [`Params::builder`].
+/// The defaults of every setting, written once (the builder and the CLI
+/// read them from here).
+pub mod defaults {
+    use crate::confidence::{ConfidenceKind, Target};
+
+    use super::SolverKind;
+
+    /// Latent factors `k`.
+    pub const FACTORS: usize = 64;
+    /// Full sweeps.
+    pub const ITERATIONS: usize = 15;
+    /// Regularization `λ`.
+    pub const REGULARIZATION: f32 = 0.01;
+    /// Confidence scale `α`.
+    pub const ALPHA: f32 = 1.0;
+    /// Confidence kind.
+    pub const CONFIDENCE: ConfidenceKind = ConfidenceKind::Linear;
+    /// `ε` of the log confidence.
+    pub const EPSILON: f32 = 1.0;
+    /// Target of observed pairs.
+    pub const TARGET: Target = Target::One;
+    /// `α0`.
+    pub const UNOBSERVED_WEIGHT: f32 = 1.0;
+    /// `ν`.
+    pub const REG_EXPONENT: f32 = 0.0;
+    /// Whether `λ_u` counts the unobserved mass.
+    pub const REG_INCLUDE_UNOBSERVED: bool = true;
+    /// Row solver.
+    pub const SOLVER: SolverKind = SolverKind::Cg;
+    /// Conjugate-gradient steps.
+    pub const CG_STEPS: usize = 3;
+    /// Largest default iALS++ block (the default is `min(factors, this)`).
+    pub const MAX_BLOCK_SIZE: usize = 32;
+    /// Initialization seed.
+    pub const SEED: u64 = 42;
+}
+
+/// The settings as given (and as saved in a model's manifest): what the
+/// builder collects and [`ParamsBuilder::check`] validates.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+struct RawParams {
+    factors: usize,
+    iterations: usize,
+    regularization: f32,
+    alpha: f32,
+    confidence: ConfidenceKind,
+    epsilon: f32,
+    target: Target,
+    unobserved_weight: f32,
+    reg_exponent: f32,
+    reg_include_unobserved: bool,
+    solver: SolverKind,
+    cg_steps: usize,
+    block_size: Option<usize>,
+    init_std: Option<f32>,
+    seed: u64,
+    threads: Option<usize>,
+}
+
+impl Default for RawParams {
+    fn default() -> Self {
+        RawParams {
+            factors: defaults::FACTORS,
+            iterations: defaults::ITERATIONS,
+            regularization: defaults::REGULARIZATION,
+            alpha: defaults::ALPHA,
+            confidence: defaults::CONFIDENCE,
+            epsilon: defaults::EPSILON,
+            target: defaults::TARGET,
+            unobserved_weight: defaults::UNOBSERVED_WEIGHT,
+            reg_exponent: defaults::REG_EXPONENT,
+            reg_include_unobserved: defaults::REG_INCLUDE_UNOBSERVED,
+            solver: defaults::SOLVER,
+            cg_steps: defaults::CG_STEPS,
+            block_size: None,
+            init_std: None,
+            seed: defaults::SEED,
+            threads: None,
+        }
+    }
+}
+
+/// Checked hyper-parameters of a fit: build with [`Params::builder`] and
+/// [`ParamsBuilder::check`]; read with the getters. A `Params` is valid by
+/// construction (deserializing one checks it too) and never changes: to
+/// change a setting, go back through [`Params::to_builder`].
 ///
 /// The objective (see the crate docs) is
 /// `Σ_S c (p − x_u·y_i)² + α0 Σ_∉S (x_u·y_i)² + Σ_u λ_u‖x_u‖² + Σ_i λ_i‖y_i‖²`
 /// with `λ_u = λ (|S_u| + α0 n)^ν` (or `λ |S_u|^ν` when
 /// `reg_include_unobserved` is false).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "RawParams", into = "RawParams")]
 pub struct Params {
-    /// Number of latent factors `k`.
-    pub factors: usize,
-    /// Number of full sweeps (users then items).
-    pub iterations: usize,
-    /// Regularization `λ`.
-    pub regularization: f32,
-    /// Confidence scale `α`.
-    pub alpha: f32,
-    /// How raw values become confidences.
-    pub confidence: ConfidenceKind,
-    /// `ε` of the log confidence.
-    pub epsilon: f32,
-    /// The target `p` of observed pairs.
-    pub target: Target,
-    /// `α0`, the weight of every unobserved pair.
-    pub unobserved_weight: f32,
-    /// `ν`, the frequency exponent of the regularization.
-    pub reg_exponent: f32,
-    /// Whether the frequency in `λ_u` counts the unobserved mass `α0 n`.
-    pub reg_include_unobserved: bool,
-    /// The row solver.
-    pub solver: SolverKind,
-    /// Conjugate-gradient steps a row a sweep.
-    pub cg_steps: usize,
-    /// iALS++ block size (`None`: `min(factors, 32)`).
-    pub block_size: Option<usize>,
-    /// Standard deviation of the normal initialization (`None`: `0.1/√k`).
-    pub init_std: Option<f32>,
-    /// Seed of the initialization.
-    pub seed: u64,
-    /// Worker threads (`None`: rayon's default, one per core).
-    pub threads: Option<usize>,
+    raw: RawParams,
+    /// The solver with its settings resolved.
+    solver: Solver,
 }
 
 impl Default for Params {
     fn default() -> Self {
-        Params {
-            factors: 64,
-            iterations: 15,
-            regularization: 0.01,
-            alpha: 1.0,
-            confidence: ConfidenceKind::Linear,
-            epsilon: 1.0,
-            target: Target::One,
-            unobserved_weight: 1.0,
-            reg_exponent: 0.0,
-            reg_include_unobserved: true,
-            solver: SolverKind::Cg,
-            cg_steps: 3,
-            block_size: None,
-            init_std: None,
-            seed: 42,
-            threads: None,
-        }
+        Params::builder()
+            .check()
+            .expect("invariant: the defaults are valid")
+    }
+}
+
+impl TryFrom<RawParams> for Params {
+    type Error = Error;
+    fn try_from(raw: RawParams) -> Result<Params> {
+        ParamsBuilder { p: raw }.check()
+    }
+}
+
+impl From<Params> for RawParams {
+    fn from(p: Params) -> RawParams {
+        p.raw
     }
 }
 
 /// Builder of [`Params`]; [`ParamsBuilder::check`] validates it once.
 #[derive(Clone, Debug, Default)]
 pub struct ParamsBuilder {
-    p: Params,
+    p: RawParams,
 }
 
 macro_rules! setter {
@@ -148,7 +204,8 @@ impl ParamsBuilder {
         reg_exponent: f32);
     setter!(/// Count the unobserved mass `α0 n` in the frequency of `λ_u` (default true).
         reg_include_unobserved: bool);
-    setter!(/// Row solver (default CG).
+    setter!(/// Row solver (default CG); its settings are [`ParamsBuilder::cg_steps`]
+        /// and [`ParamsBuilder::block_size`].
         solver: SolverKind);
     setter!(/// CG steps (default 3).
         cg_steps: usize);
@@ -176,29 +233,7 @@ impl ParamsBuilder {
     /// Validate every setting; the first bad one is returned as its own
     /// [`Error`] variant.
     pub fn check(self) -> Result<Params> {
-        self.p.validate()?;
-        Ok(self.p)
-    }
-}
-
-fn non_negative(v: f32) -> bool {
-    v.is_finite() && v >= 0.0
-}
-
-impl Params {
-    /// A builder with the defaults.
-    pub fn builder() -> ParamsBuilder {
-        ParamsBuilder::default()
-    }
-
-    /// Turn checked params back into a builder, to change a few settings.
-    pub fn to_builder(&self) -> ParamsBuilder {
-        ParamsBuilder { p: self.clone() }
-    }
-
-    /// Validate (used by `check` and when loading saved params).
-    pub fn validate(&self) -> Result<()> {
-        let p = self;
+        let p = &self.p;
         if p.factors == 0 {
             return Err(Error::ZeroFactors);
         }
@@ -241,40 +276,159 @@ impl Params {
         if p.threads == Some(0) {
             return Err(Error::ZeroThreads);
         }
+        let solver = match p.solver {
+            SolverKind::Cholesky => Solver::Cholesky,
+            SolverKind::Cg => Solver::Cg { steps: p.cg_steps },
+            SolverKind::Block => Solver::Block {
+                size: p
+                    .block_size
+                    .unwrap_or(p.factors.min(defaults::MAX_BLOCK_SIZE)),
+            },
+        };
+        Ok(Params {
+            raw: self.p,
+            solver,
+        })
+    }
+}
+
+fn non_negative(v: f32) -> bool {
+    v.is_finite() && v >= 0.0
+}
+
+impl Params {
+    /// A builder with the defaults.
+    pub fn builder() -> ParamsBuilder {
+        ParamsBuilder::default()
+    }
+
+    /// Turn checked params back into a builder, to change a few settings.
+    pub fn to_builder(&self) -> ParamsBuilder {
+        ParamsBuilder {
+            p: self.raw.clone(),
+        }
+    }
+
+    /// The same params with `iterations` full sweeps (checked).
+    pub fn with_iterations(&self, iterations: usize) -> Result<Params> {
+        self.to_builder().iterations(iterations).check()
+    }
+
+    /// Always `Ok`: a `Params` is checked when built or deserialized. Kept
+    /// for callers that re-validate loaded params.
+    pub fn validate(&self) -> Result<()> {
         Ok(())
     }
 
-    /// The block size in effect.
-    pub fn effective_block_size(&self) -> usize {
-        self.block_size.unwrap_or(self.factors.min(32))
+    /// Number of latent factors `k`.
+    pub fn factors(&self) -> usize {
+        self.raw.factors
     }
 
-    /// The initialization standard deviation in effect.
-    pub fn effective_init_std(&self) -> f32 {
-        self.init_std.unwrap_or(0.1 / (self.factors as f32).sqrt())
+    /// Number of full sweeps (users then items).
+    pub fn iterations(&self) -> usize {
+        self.raw.iterations
+    }
+
+    /// Regularization `λ`.
+    pub fn regularization(&self) -> f32 {
+        self.raw.regularization
+    }
+
+    /// Confidence scale `α`.
+    pub fn alpha(&self) -> f32 {
+        self.raw.alpha
+    }
+
+    /// How raw values become confidences.
+    pub fn confidence(&self) -> ConfidenceKind {
+        self.raw.confidence
+    }
+
+    /// `ε` of the log confidence.
+    pub fn epsilon(&self) -> f32 {
+        self.raw.epsilon
+    }
+
+    /// The target `p` of observed pairs.
+    pub fn target(&self) -> Target {
+        self.raw.target
+    }
+
+    /// `α0`, the weight of every unobserved pair.
+    pub fn unobserved_weight(&self) -> f32 {
+        self.raw.unobserved_weight
+    }
+
+    /// `ν`, the frequency exponent of the regularization.
+    pub fn reg_exponent(&self) -> f32 {
+        self.raw.reg_exponent
+    }
+
+    /// Whether the frequency in `λ_u` counts the unobserved mass `α0 n`.
+    pub fn reg_include_unobserved(&self) -> bool {
+        self.raw.reg_include_unobserved
+    }
+
+    /// The row solver with its settings.
+    pub fn solver(&self) -> Solver {
+        self.solver
+    }
+
+    /// The kind of row solver.
+    pub fn solver_kind(&self) -> SolverKind {
+        self.raw.solver
+    }
+
+    /// Standard deviation of the normal initialization (`0.1/√k` unless set).
+    pub fn init_std(&self) -> f32 {
+        self.raw
+            .init_std
+            .unwrap_or(0.1 / (self.raw.factors as f32).sqrt())
+    }
+
+    /// Seed of the initialization.
+    pub fn seed(&self) -> u64 {
+        self.raw.seed
+    }
+
+    /// Worker threads (`None`: rayon's default, one per core).
+    pub fn threads(&self) -> Option<usize> {
+        self.raw.threads
     }
 
     /// The confidence/target map of these params.
     pub fn weighting(&self) -> Weighting {
         Weighting {
-            kind: self.confidence,
-            alpha: self.alpha,
-            epsilon: self.epsilon,
-            target: self.target,
+            kind: self.raw.confidence,
+            alpha: self.raw.alpha,
+            epsilon: self.raw.epsilon,
+            target: self.raw.target,
         }
+    }
+
+    /// The frequency of a row with `count` interactions when the other side
+    /// has `other` rows: `count + α0 other` (or `count`).
+    pub fn row_frequency(&self, count: usize, other: usize) -> f64 {
+        if self.raw.reg_include_unobserved {
+            count as f64 + self.raw.unobserved_weight as f64 * other as f64
+        } else {
+            count as f64
+        }
+    }
+
+    /// `λ frequency^ν` (`λ` itself when `ν = 0`): the one formula of the
+    /// frequency-scaled regularization, for rows and tower features alike.
+    pub fn scaled_regularization(&self, lambda: f32, frequency: f64) -> f32 {
+        if self.raw.reg_exponent == 0.0 {
+            return lambda;
+        }
+        (lambda as f64 * frequency.powf(self.raw.reg_exponent as f64)) as f32
     }
 
     /// `λ_u` of a row with `count` interactions, when the other side has
     /// `other` rows: `λ (count + α0 other)^ν`.
     pub fn row_regularization(&self, count: usize, other: usize) -> f32 {
-        if self.reg_exponent == 0.0 {
-            return self.regularization;
-        }
-        let base = if self.reg_include_unobserved {
-            count as f64 + self.unobserved_weight as f64 * other as f64
-        } else {
-            count as f64
-        };
-        (self.regularization as f64 * base.powf(self.reg_exponent as f64)) as f32
+        self.scaled_regularization(self.raw.regularization, self.row_frequency(count, other))
     }
 }

@@ -1,5 +1,17 @@
-//! The sweep loop: each iteration solves every user against the fixed items,
-//! then every item against the fixed users, then reports the loss.
+//! Training: the one loop every trainer runs, and plain iALS as a trainer.
+//!
+//! A [`Trainer`] knows how to make one pass over the data (a sweep of
+//! alternating least squares; an epoch of minibatches for an SGD trainer),
+//! what its loss is, and what its current factors are. [`drive`] is the one
+//! loop around it: the thread pool, timing, the non-finite guard, the loss
+//! history, callbacks and early stopping (a callback returning
+//! `ControlFlow::Break`). [`Params::fit`] runs it with [`Ials`], the towers
+//! run it with [`TowerTrainer`](crate::towers::TowerTrainer), and
+//! [`Model::partial_fit`](crate::Model::partial_fit) runs its extra sweeps
+//! through it.
+//!
+//! An iALS iteration solves every user against the fixed items, then every
+//! item against the fixed users, then reports the loss.
 //!
 //! ## Parallelisation
 //! Row solves run in parallel on rayon (one [`Workspace`] per worker); each
@@ -12,7 +24,6 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::data::interactions::sparse_row;
 use crate::data::{Interactions, SparseMatrix};
@@ -22,73 +33,111 @@ use crate::gramian::Gramian;
 use crate::linalg::dot;
 use crate::model::Model;
 use crate::params::Params;
+pub use crate::report::{IterationReport, LossParts, Progress};
 use crate::solver::{solve_row, RowProblem, Workspace};
+
+/// A model that trains by repeated passes over the data.
+///
+/// Implemented by plain iALS ([`Ials`]) and the linear towers; a neural
+/// two-tower trainer implements it with one epoch of minibatches per
+/// [`sweep`](Trainer::sweep) and the epoch's loss from
+/// [`loss`](Trainer::loss). [`drive`] does everything else.
+pub trait Trainer {
+    /// One pass over the data (`iteration` is 1-based, for error messages).
+    fn sweep(&mut self, iteration: usize) -> Result<()>;
+    /// The loss of the current factors, in parts (called once after each
+    /// sweep; it may refresh cached factors).
+    fn loss(&mut self) -> LossParts;
+    /// The current user and item factors (embeddings).
+    fn factors(&self) -> (&Factors, &Factors);
+}
+
+/// Run `job` on a pool of `threads` workers (`None`: the current pool).
+pub(crate) fn with_threads<R: Send>(
+    threads: Option<usize>,
+    job: impl FnOnce() -> Result<R> + Send,
+) -> Result<R> {
+    match threads {
+        Some(t) => rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .map_err(|e| Error::ThreadPool(format!("{t} threads: {e}")))?
+            .install(job),
+        None => job(),
+    }
+}
+
+/// One iteration of `trainer`: the sweep, the loss, the non-finite guard.
+pub fn step<T: Trainer + ?Sized>(trainer: &mut T, iteration: usize) -> Result<IterationReport> {
+    let start = Instant::now();
+    trainer.sweep(iteration)?;
+    let seconds = start.elapsed().as_secs_f64();
+    let start = Instant::now();
+    let loss = trainer.loss();
+    let loss_seconds = start.elapsed().as_secs_f64();
+    let (x, y) = trainer.factors();
+    if !loss.is_finite() || !x.all_finite() || !y.all_finite() {
+        return Err(Error::NonFinite {
+            iteration,
+            what: if loss.is_finite() { "factors" } else { "loss" },
+        });
+    }
+    Ok(IterationReport {
+        iteration,
+        loss,
+        seconds,
+        loss_seconds,
+    })
+}
+
+/// The training loop: up to `iterations` [`step`]s, calling `callback` after
+/// each (`ControlFlow::Break(())` stops after that iteration); returns the
+/// reports. Runs on the current rayon pool: wrap it in the params' pool
+/// with [`train`].
+pub fn drive<T: Trainer + ?Sized>(
+    trainer: &mut T,
+    iterations: usize,
+    callback: &mut dyn FnMut(&Progress<'_>) -> ControlFlow<()>,
+) -> Result<Vec<IterationReport>> {
+    let mut history = Vec::with_capacity(iterations);
+    for iteration in 1..=iterations {
+        let report = step(trainer, iteration)?;
+        history.push(report);
+        let (x, y) = trainer.factors();
+        let progress = Progress {
+            report: &report,
+            user_factors: x,
+            item_factors: y,
+        };
+        if callback(&progress).is_break() {
+            break;
+        }
+    }
+    Ok(history)
+}
+
+/// Set up a trainer with `setup` and [`drive`] it, all on a pool of
+/// `threads` workers; returns the trainer and its reports.
+pub fn train<T, S, F>(
+    threads: Option<usize>,
+    iterations: usize,
+    setup: S,
+    mut callback: F,
+) -> Result<(T, Vec<IterationReport>)>
+where
+    T: Trainer + Send,
+    S: FnOnce() -> Result<T> + Send,
+    F: FnMut(&Progress<'_>) -> ControlFlow<()> + Send,
+{
+    with_threads(threads, move || {
+        let mut trainer = setup()?;
+        let history = drive(&mut trainer, iterations, &mut callback)?;
+        Ok((trainer, history))
+    })
+}
 
 /// Rows a task of the loss reduction covers (fixed, so sums are reproducible).
 const LOSS_CHUNK: usize = 1024;
-
-/// The loss of REFERENCE.md split into its three parts.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct LossParts {
-    /// `Σ_S c (p − ŷ)²`.
-    pub observed: f64,
-    /// `α0 Σ_∉S ŷ² = α0 (⟨XᵀX, YᵀY⟩ − Σ_S ŷ²)`.
-    pub unobserved: f64,
-    /// `Σ_u λ_u‖x_u‖² + Σ_i λ_i‖y_i‖²`.
-    pub regularization: f64,
-}
-
-impl LossParts {
-    /// The whole objective.
-    pub fn total(&self) -> f64 {
-        self.observed + self.unobserved + self.regularization
-    }
-
-    /// True when every part is finite.
-    pub fn is_finite(&self) -> bool {
-        self.observed.is_finite() && self.unobserved.is_finite() && self.regularization.is_finite()
-    }
-}
-
-/// What one iteration did.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
-pub struct IterationReport {
-    /// 1-based iteration.
-    pub iteration: usize,
-    /// The loss after the iteration.
-    pub loss: LossParts,
-    /// Seconds of the two half-sweeps (Gramians and row solves).
-    pub seconds: f64,
-    /// Seconds spent computing the loss.
-    pub loss_seconds: f64,
-}
-
-/// One log line: `iteration   3  loss 1.234568e4  (observed …, unobserved …,
-/// regularization …)  0.12s`.
-impl std::fmt::Display for IterationReport {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "iteration {:>3}  loss {:.6e}  (observed {:.6e}, unobserved {:.6e}, regularization {:.6e})  {:.2}s",
-            self.iteration,
-            self.loss.total(),
-            self.loss.observed,
-            self.loss.unobserved,
-            self.loss.regularization,
-            self.seconds
-        )
-    }
-}
-
-/// What a fit callback sees after each iteration.
-pub struct Progress<'a> {
-    /// This iteration's report.
-    pub report: &'a IterationReport,
-    /// The current user factors.
-    pub user_factors: &'a Factors,
-    /// The current item factors.
-    pub item_factors: &'a Factors,
-}
 
 /// `λ` of each row: `λ (|S_r| + α0 other)^ν`.
 pub(crate) fn row_lambdas(params: &Params, matrix: &SparseMatrix, other: usize) -> Vec<f32> {
@@ -116,8 +165,7 @@ pub(crate) fn half_sweep(
     iteration: usize,
 ) -> Result<()> {
     let k = target.k();
-    let block = params.effective_block_size();
-    let steps = params.cg_steps;
+    let solver = params.solver();
     let indptr = matrix.indptr();
     let indptr = indptr.raw_storage();
     let bucket = |r: usize| (usize::BITS - (indptr[r + 1] - indptr[r]).leading_zeros()) as usize;
@@ -144,27 +192,30 @@ pub(crate) fn half_sweep(
     rows.into_par_iter().try_for_each(|(r, x)| {
         let t = rayon::current_thread_index().unwrap_or(0) % workspaces.len();
         let mut ws = workspaces[t].lock().unwrap_or_else(|e| e.into_inner());
-        solve_row(
-            params.solver,
-            pb,
-            sparse_row(matrix, r),
-            lambdas[r],
-            steps,
-            block,
-            x,
-            &mut ws,
-        )
-        .map_err(|pivot| Error::NotPositiveDefinite {
-            iteration,
-            side,
-            row: r,
-            pivot,
-        })
+        solve_row(solver, pb, sparse_row(matrix, r), lambdas[r], x, &mut ws)
+            .map_err(|pivot| pivot.at(iteration, side, r))
     })
 }
 
+/// `λ_u` of every user and `λ_i` of every item.
+#[derive(Clone, Debug)]
+pub(crate) struct Lambdas {
+    pub(crate) users: Vec<f32>,
+    pub(crate) items: Vec<f32>,
+}
+
+impl Lambdas {
+    pub(crate) fn of(params: &Params, data: &Interactions) -> Self {
+        Lambdas {
+            users: row_lambdas(params, data.by_user(), data.n_items()),
+            items: row_lambdas(params, data.by_item(), data.n_users()),
+        }
+    }
+}
+
 #[allow(clippy::needless_range_loop)]
-/// The loss with precomputed Gramians `H = XᵀX` and `G = YᵀY`.
+/// The loss with precomputed Gramians `H = XᵀX` and `G = YᵀY` and
+/// regularization weights.
 pub(crate) fn loss_with(
     params: &Params,
     data: &Interactions,
@@ -172,12 +223,12 @@ pub(crate) fn loss_with(
     y: &Factors,
     h: &Gramian,
     g: &Gramian,
+    lambdas: &Lambdas,
 ) -> LossParts {
     let wt = params.weighting();
     let m = data.n_users();
     let n = data.n_items();
-    let user_lambdas = row_lambdas(params, data.by_user(), n);
-    let item_lambdas = row_lambdas(params, data.by_item(), m);
+    let (user_lambdas, item_lambdas) = (&lambdas.users, &lambdas.items);
     // [observed, Σ_S ŷ², user reg]
     let parts: Vec<[f64; 3]> = (0..m.div_ceil(LOSS_CHUNK))
         .into_par_iter()
@@ -221,7 +272,7 @@ pub(crate) fn loss_with(
     let all_pairs = h.frobenius_inner(g);
     LossParts {
         observed,
-        unobserved: params.unobserved_weight as f64 * (all_pairs - obs_sq),
+        unobserved: params.unobserved_weight() as f64 * (all_pairs - obs_sq),
         regularization: reg,
     }
 }
@@ -231,105 +282,112 @@ pub(crate) fn loss_with(
 pub fn loss(params: &Params, data: &Interactions, x: &Factors, y: &Factors) -> LossParts {
     let h = Gramian::of(x);
     let g = Gramian::of(y);
-    loss_with(params, data, x, y, &h, &g)
+    loss_with(params, data, x, y, &h, &g, &Lambdas::of(params, data))
 }
 
 /// Initial factors of a fit: `N(0, σ²)` entries, users from `seed`, items
 /// from `seed` with its bits mixed, generated row after row.
 pub fn initial_factors(params: &Params, m: usize, n: usize) -> (Factors, Factors) {
-    let std = params.effective_init_std();
-    let x = Factors::random_normal(m, params.factors, std, params.seed);
-    let y = Factors::random_normal(n, params.factors, std, params.seed ^ 0x9E37_79B9_7F4A_7C15);
+    let (k, std, seed) = (params.factors(), params.init_std(), params.seed());
+    let x = Factors::random_normal(m, k, std, seed);
+    let y = Factors::random_normal(n, k, std, seed ^ 0x9E37_79B9_7F4A_7C15);
     (x, y)
 }
 
-/// Run the sweeps from given factors; see [`Params::fit_with`].
-pub(crate) fn run(
-    params: &Params,
-    data: &Interactions,
-    mut x: Factors,
-    mut y: Factors,
-    callback: &mut dyn FnMut(&Progress<'_>) -> ControlFlow<()>,
-) -> Result<(Factors, Factors, Vec<IterationReport>)> {
-    params.validate()?;
-    let (m, n) = (data.n_users(), data.n_items());
-    if x.rows() != m || y.rows() != n || x.k() != params.factors || y.k() != params.factors {
-        return Err(Error::Shape(format!(
-            "initial factors are {}x{} and {}x{}, expected {m}x{k} and {n}x{k}",
-            x.rows(),
-            x.k(),
-            y.rows(),
-            y.k(),
-            k = params.factors
-        )));
+/// Plain iALS as a [`Trainer`]: a sweep is the user half-sweep against
+/// `G = YᵀY`, then the item half-sweep against `H = XᵀX`.
+pub struct Ials<'a> {
+    params: &'a Params,
+    data: &'a Interactions,
+    x: Factors,
+    y: Factors,
+    lambdas: Lambdas,
+    /// `G = YᵀY` of the current items.
+    g: Gramian,
+    /// `H = XᵀX` of the users after the last user half-sweep.
+    h: Option<Gramian>,
+}
+
+impl<'a> Ials<'a> {
+    /// A trainer from given factors (`m x k` and `n x k`).
+    pub fn new(params: &'a Params, data: &'a Interactions, x: Factors, y: Factors) -> Result<Self> {
+        let (m, n, k) = (data.n_users(), data.n_items(), params.factors());
+        if x.rows() != m || y.rows() != n || x.k() != k || y.k() != k {
+            return Err(Error::Shape(format!(
+                "initial factors are {}x{} and {}x{}, expected {m}x{k} and {n}x{k}",
+                x.rows(),
+                x.k(),
+                y.rows(),
+                y.k(),
+            )));
+        }
+        let g = Gramian::of(&y);
+        Ok(Ials {
+            params,
+            data,
+            x,
+            y,
+            lambdas: Lambdas::of(params, data),
+            g,
+            h: None,
+        })
     }
-    let user_lambdas = row_lambdas(params, data.by_user(), n);
-    let item_lambdas = row_lambdas(params, data.by_item(), m);
-    let weighting = params.weighting();
-    let alpha0 = params.unobserved_weight;
-    let mut history = Vec::with_capacity(params.iterations);
-    let mut g = Gramian::of(&y);
-    for iteration in 1..=params.iterations {
-        let start = Instant::now();
-        let pb = RowProblem {
-            fixed: &y,
-            gram: &g,
-            weighting,
-            alpha0,
-        };
+
+    /// The factors `(X, Y)`.
+    pub fn into_factors(self) -> (Factors, Factors) {
+        (self.x, self.y)
+    }
+
+    fn problem<'b>(&self, fixed: &'b Factors, gram: &'b Gramian) -> RowProblem<'b> {
+        RowProblem {
+            fixed,
+            gram,
+            weighting: self.params.weighting(),
+            alpha0: self.params.unobserved_weight(),
+        }
+    }
+}
+
+impl Trainer for Ials<'_> {
+    fn sweep(&mut self, iteration: usize) -> Result<()> {
+        let (params, data) = (self.params, self.data);
+        let pb = self.problem(&self.y, &self.g);
+        let users = &self.lambdas.users;
         half_sweep(
             params,
             &pb,
             data.by_user(),
-            &user_lambdas,
-            &mut x,
+            users,
+            &mut self.x,
             "user",
             iteration,
         )?;
-        let h = Gramian::of(&x);
-        let pb = RowProblem {
-            fixed: &x,
-            gram: &h,
-            weighting,
-            alpha0,
-        };
+        let h = Gramian::of(&self.x);
+        let pb = self.problem(&self.x, &h);
+        let items = &self.lambdas.items;
         half_sweep(
             params,
             &pb,
             data.by_item(),
-            &item_lambdas,
-            &mut y,
+            items,
+            &mut self.y,
             "item",
             iteration,
         )?;
-        g = Gramian::of(&y);
-        let seconds = start.elapsed().as_secs_f64();
-        let start = Instant::now();
-        let loss = loss_with(params, data, &x, &y, &h, &g);
-        let loss_seconds = start.elapsed().as_secs_f64();
-        if !loss.is_finite() || !x.all_finite() || !y.all_finite() {
-            return Err(Error::NonFinite {
-                iteration,
-                what: if loss.is_finite() { "factors" } else { "loss" },
-            });
-        }
-        let report = IterationReport {
-            iteration,
-            loss,
-            seconds,
-            loss_seconds,
-        };
-        history.push(report);
-        let progress = Progress {
-            report: &report,
-            user_factors: &x,
-            item_factors: &y,
-        };
-        if callback(&progress).is_break() {
-            break;
-        }
+        self.g = Gramian::of(&self.y);
+        self.h = Some(h);
+        Ok(())
     }
-    Ok((x, y, history))
+
+    fn loss(&mut self) -> LossParts {
+        let h = self.h.get_or_insert_with(|| Gramian::of(&self.x));
+        let (x, y) = (&self.x, &self.y);
+        loss_with(self.params, self.data, x, y, h, &self.g, &self.lambdas)
+    }
+
+    fn factors(&self) -> (&Factors, &Factors) {
+        (&self.x, &self.y)
+    }
 }
 
 impl Params {
@@ -363,21 +421,14 @@ impl Params {
         data: &Interactions,
         x: Factors,
         y: Factors,
-        mut callback: F,
+        callback: F,
     ) -> Result<Model>
     where
         F: FnMut(&Progress<'_>) -> ControlFlow<()> + Send,
     {
-        self.validate()?;
-        let job = || run(self, data, x, y, &mut callback);
-        let (x, y, history) = match self.threads {
-            Some(t) => rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .map_err(|e| Error::ThreadPool(format!("{t} threads: {e}")))?
-                .install(job)?,
-            None => job()?,
-        };
+        let setup = || Ials::new(self, data, x, y);
+        let (trainer, history) = train(self.threads(), self.iterations(), setup, callback)?;
+        let (x, y) = trainer.into_factors();
         Ok(Model::new(
             self.clone(),
             data.users().clone(),

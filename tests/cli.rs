@@ -477,12 +477,7 @@ fn real_dataset_end_to_end() {
     let filter = ials::Filter::new().exclude_seen(true);
     let mut lines = text.lines().skip(1);
     for u in 0..m.n_users() {
-        for (rank, (i, score)) in m
-            .recommend_filtered(u, 5, &filter)
-            .unwrap()
-            .into_iter()
-            .enumerate()
-        {
+        for (rank, (i, score)) in m.recommend(u, 5, &filter).unwrap().into_iter().enumerate() {
             let line = lines.next().unwrap();
             assert_eq!(
                 line,
@@ -814,7 +809,7 @@ fn fit_with_validation_keeps_the_best_iteration() {
     // Stopped by patience or by the iteration budget.
     assert!(hist.len() == 12 || hist.len() == best + 2, "{v}");
     let m = ials::Model::load(&model).unwrap();
-    assert_eq!(m.params().iterations, best);
+    assert_eq!(m.params().iterations(), best);
     assert_eq!(m.loss_history().len(), best);
 
     // A validation file naming nobody of the input, a bad metric, a metric
@@ -1148,7 +1143,7 @@ fn users_first_described_after_the_fit_are_embedded_by_the_saved_tower() {
     let m = ials::Model::load(&model).unwrap();
     let u3 = m.users().get("user3").unwrap() as usize;
     let want = m
-        .recommend_filtered(u3, 4, &ials::Filter::new().exclude_seen(true))
+        .recommend(u3, 4, &ials::Filter::new().exclude_seen(true))
         .unwrap();
     let got: Vec<&Vec<String>> = rb.iter().filter(|r| r[0] == "user3").collect();
     assert_eq!(got.len(), want.len());

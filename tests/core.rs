@@ -295,7 +295,9 @@ fn empty_rows_untouched_items_and_k_above_items() {
             "{solver}"
         );
         assert!(model.loss_history().iter().all(|r| r.loss.is_finite()));
-        let recs = model.recommend(lurker, 10, true);
+        let recs = model
+            .recommend(lurker, 10, &ials::Filter::new().exclude_seen(true))
+            .unwrap();
         assert_eq!(recs.len(), 3);
     }
 }

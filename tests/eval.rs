@@ -148,7 +148,7 @@ fn external_embeddings_match_the_model_and_fold_in_reproduces_rows() {
     let model = params.fit(&train).unwrap();
     let ev = Evaluator::new(&train, &test).unwrap().with_auc(true);
     let direct = ev.evaluate_fn(|u, out| {
-        let recs = model.recommend(u, out.len(), false);
+        let recs = model.recommend(u, out.len(), &ials::Filter::new()).unwrap();
         for (i, s) in recs {
             out[i as usize] = s;
         }
@@ -244,7 +244,7 @@ fn early_stopping_keeps_the_best_iteration() {
         fit_with_early_stopping(&params, &train, &valid, Metric::recall(10), 2).unwrap();
     let best = stop.best_iteration();
     assert!(best >= 1);
-    assert_eq!(model.params().iterations, best);
+    assert_eq!(model.params().iterations(), best);
     assert_eq!(model.loss_history().len(), best);
     let best_value = stop.history().iter().map(|h| h.1).fold(f64::MIN, f64::max);
     assert_eq!(stop.best_value(), best_value);

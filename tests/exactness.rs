@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use ials::solver::{solve_row, RowProblem, Workspace};
 use ials::train::{initial_factors, loss};
-use ials::{Factors, Gramian, Params, SolverKind};
+use ials::{Factors, Gramian, Params, Solver, SolverKind};
 
 const SEED: u64 = 20261128;
 
@@ -15,22 +15,20 @@ fn solve_all_users(
     data: &ials::Interactions,
     x: &mut Factors,
     y: &Factors,
-    solver: SolverKind,
-    steps: usize,
-    block: usize,
+    solver: Solver,
 ) {
     let g = Gramian::of(y);
     let pb = RowProblem {
         fixed: y,
         gram: &g,
         weighting: params.weighting(),
-        alpha0: params.unobserved_weight,
+        alpha0: params.unobserved_weight(),
     };
-    let mut ws = Workspace::new(params.factors);
+    let mut ws = Workspace::new(params.factors());
     for u in 0..data.n_users() {
         let row = data.user_row(u);
         let lam = params.row_regularization(row.len(), data.n_items());
-        solve_row(solver, &pb, row, lam, steps, block, x.row_mut(u), &mut ws).unwrap();
+        solve_row(solver, &pb, row, lam, x.row_mut(u), &mut ws).unwrap();
     }
 }
 
@@ -58,7 +56,7 @@ fn cholesky_row_is_the_exact_minimizer() {
     for params in param_grid(4) {
         let (mut x, y) =
             initial_factors(&params.to_builder().init_std(0.5).check().unwrap(), 8, 10);
-        solve_all_users(&params, &data, &mut x, &y, SolverKind::Cholesky, 3, 4);
+        solve_all_users(&params, &data, &mut x, &y, Solver::Cholesky);
         for u in 0..data.n_users() {
             let g = user_gradient(&params, &data, x.row(u), u, &y);
             // Scale: the gradient's size at the initial point would be O(1).
@@ -107,10 +105,10 @@ fn cg_with_many_steps_reaches_cholesky() {
     for params in param_grid(5) {
         let (x0, y) = initial_factors(&params, 12, 9);
         let mut exact = x0.clone();
-        solve_all_users(&params, &data, &mut exact, &y, SolverKind::Cholesky, 0, 5);
+        solve_all_users(&params, &data, &mut exact, &y, Solver::Cholesky);
         let mut cg = x0.clone();
         for _ in 0..5 {
-            solve_all_users(&params, &data, &mut cg, &y, SolverKind::Cg, 50, 5);
+            solve_all_users(&params, &data, &mut cg, &y, Solver::Cg { steps: 50 });
         }
         for (a, b) in cg.as_slice().iter().zip(exact.as_slice()) {
             assert!(
@@ -127,9 +125,9 @@ fn one_full_block_is_one_cholesky_solve_and_small_blocks_converge() {
     for params in param_grid(6) {
         let (x0, y) = initial_factors(&params.to_builder().init_std(0.3).check().unwrap(), 12, 9);
         let mut exact = x0.clone();
-        solve_all_users(&params, &data, &mut exact, &y, SolverKind::Cholesky, 0, 6);
+        solve_all_users(&params, &data, &mut exact, &y, Solver::Cholesky);
         let mut full = x0.clone();
-        solve_all_users(&params, &data, &mut full, &y, SolverKind::Block, 0, 6);
+        solve_all_users(&params, &data, &mut full, &y, Solver::Block { size: 6 });
         for (a, b) in full.as_slice().iter().zip(exact.as_slice()) {
             assert!(
                 (a - b).abs() < 1e-4 * (1.0 + b.abs()),
@@ -139,7 +137,7 @@ fn one_full_block_is_one_cholesky_solve_and_small_blocks_converge() {
         for bs in [1, 2, 4] {
             let mut blk = x0.clone();
             for _ in 0..300 {
-                solve_all_users(&params, &data, &mut blk, &y, SolverKind::Block, 0, bs);
+                solve_all_users(&params, &data, &mut blk, &y, Solver::Block { size: bs });
             }
             for (a, b) in blk.as_slice().iter().zip(exact.as_slice()) {
                 assert!(

@@ -7,8 +7,8 @@ use ials::serve::topk::score;
 use ials::serve::{recommend_history, Filter, UpdateOptions};
 use ials::solver::{solve_row, RowProblem, Workspace};
 use ials::{
-    ConfidenceKind, Factors, Gramian, IdMap, Interactions, Model, Params, SolverKind, SynthConfig,
-    Target,
+    ConfidenceKind, Factors, Gramian, IdMap, Interactions, Model, Params, Side, Solver, SolverKind,
+    SynthConfig, Target,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -46,12 +46,25 @@ fn model_with(data: &Interactions, x: Factors, y: Factors) -> Model {
 fn all_recs(model: &Model, k: usize, f: &Filter) -> Vec<Vec<(u32, f32)>> {
     let mut out = Vec::new();
     model
-        .recommend_all::<ials::Error, _>(k, f, |u, l| {
+        .recommend_all::<ials::Error>(k, f, |u, l| {
             assert_eq!(u, out.len(), "users arrive in order");
             out.push(l.to_vec());
             Ok(())
         })
         .unwrap();
+    out
+}
+
+/// Rows scaled to unit norm (zero rows stay zero): the cosine oracle.
+fn unit_rows(f: &Factors) -> Factors {
+    let mut out = f.clone();
+    for r in 0..out.rows() {
+        let row = out.row_mut(r);
+        let n = ials::serve::topk::score(row, row).sqrt();
+        if n > 0.0 {
+            row.iter_mut().for_each(|v| *v /= n);
+        }
+    }
     out
 }
 
@@ -98,7 +111,7 @@ fn blocked_top_k_equals_brute_force_sort_with_ties_by_index() {
                     let want = brute(model.user_factors().row(u), model.item_factors(), top, keep);
                     assert_eq!(list, &want, "seed {seed} user {u} top {top} filter {f:?}");
                     assert!(list.iter().all(|&(j, _)| keep(j)), "filtered item returned");
-                    let one = model.recommend_filtered(u, top, f).unwrap();
+                    let one = model.recommend(u, top, f).unwrap();
                     assert_eq!(&one, list, "single-user path differs");
                 }
             }
@@ -142,10 +155,10 @@ fn similar_all_matches_brute_force_cosine_and_never_returns_itself() {
     let y = int_factors(200, 6, &mut rng);
     let model = model_with(&data, x, y);
     let f = Filter::new().exclude([3, 7]);
-    let ny = ials::serve::recommend::normalized(model.item_factors());
+    let ny = unit_rows(model.item_factors());
     let mut got = Vec::new();
     model
-        .similar_items_all::<ials::Error, _>(5, &f, |i, l| {
+        .similar_all::<ials::Error>(Side::Item, 5, &f, |i, l| {
             got.push((i, l.to_vec()));
             Ok(())
         })
@@ -153,13 +166,13 @@ fn similar_all_matches_brute_force_cosine_and_never_returns_itself() {
     for (i, list) in &got {
         let want = brute(ny.row(*i), &ny, 5, |j| j as usize != *i && f.allows(j));
         assert_eq!(list, &want, "item {i}");
-        assert_eq!(list, &model.similar_items_filtered(*i, 5, &f).unwrap());
+        assert_eq!(list, &model.similar(Side::Item, *i, 5, &f).unwrap());
     }
-    let nx = ials::serve::recommend::normalized(model.user_factors());
+    let nx = unit_rows(model.user_factors());
     for u in [0usize, 4, 299] {
         let want = brute(nx.row(u), &nx, 4, |j| j as usize != u);
         assert_eq!(
-            model.similar_users_filtered(u, 4, &Filter::new()).unwrap(),
+            model.similar(Side::User, u, 4, &Filter::new()).unwrap(),
             want
         );
     }
@@ -170,7 +183,7 @@ fn filters_with_out_of_range_indices_are_typed_errors() {
     let data = Interactions::from_indexed(3, 4, [(0, 0, 1.0), (1, 1, 1.0), (2, 3, 1.0)]).unwrap();
     let model = model_with(&data, Factors::zeros(3, 2), Factors::zeros(4, 2));
     let e = model
-        .recommend_filtered(0, 2, &Filter::new().exclude([4]))
+        .recommend(0, 2, &Filter::new().exclude([4]))
         .unwrap_err();
     assert!(
         matches!(
@@ -183,12 +196,12 @@ fn filters_with_out_of_range_indices_are_typed_errors() {
         ),
         "{e}"
     );
-    let e = model.recommend_filtered(3, 2, &Filter::new()).unwrap_err();
+    let e = model.recommend(3, 2, &Filter::new()).unwrap_err();
     assert!(
         matches!(e, ials::Error::IndexOutOfRange { kind: "user", .. }),
         "{e}"
     );
-    let e = model.recommend_all::<ials::Error, _>(2, &Filter::new().candidates([9]), |_, _| Ok(()));
+    let e = model.recommend_all::<ials::Error>(2, &Filter::new().candidates([9]), |_, _| Ok(()));
     assert!(matches!(e, Err(ials::Error::IndexOutOfRange { .. })));
     let e = model.fold_in_user(&[(7, 1.0)]).unwrap_err();
     assert!(
@@ -225,7 +238,7 @@ fn fitted(seed: u64) -> (Interactions, Model) {
 fn brute_gradient(params: &Params, fixed: &Factors, hist: &[(u32, f32)], x: &[f32]) -> Vec<f64> {
     let k = x.len();
     let wt = params.weighting();
-    let a0 = params.unobserved_weight as f64;
+    let a0 = params.unobserved_weight() as f64;
     let lambda = params.row_regularization(hist.len(), fixed.rows()) as f64;
     let mut g: Vec<f64> = x.iter().map(|&v| 2.0 * lambda * v as f64).collect();
     for j in 0..fixed.rows() {
@@ -307,24 +320,14 @@ fn after_user_half_sweep(data: &Interactions, model: &Model) -> Model {
         fixed: y,
         gram: &g,
         weighting: p.weighting(),
-        alpha0: p.unobserved_weight,
+        alpha0: p.unobserved_weight(),
     };
     let mut x = model.user_factors().clone();
-    let mut ws = Workspace::new(p.factors);
+    let mut ws = Workspace::new(p.factors());
     for u in 0..data.n_users() {
         let row = data.user_row(u);
         let lambda = p.row_regularization(row.len(), data.n_items());
-        solve_row(
-            SolverKind::Cholesky,
-            &pb,
-            row,
-            lambda,
-            1,
-            1,
-            x.row_mut(u),
-            &mut ws,
-        )
-        .unwrap();
+        solve_row(Solver::Cholesky, &pb, row, lambda, x.row_mut(u), &mut ws).unwrap();
     }
     let (users, items, train) = data.clone().into_parts();
     Model::new(p.clone(), users, items, train, x, y.clone(), Vec::new())
@@ -450,7 +453,7 @@ fn partial_fit_grows_maps_and_touches_only_affected_rows() {
     assert_eq!(model.item_gramian(), &Gramian::of(model.item_factors()));
     // Still serves.
     let recs = model
-        .recommend_filtered(120, 3, &Filter::new().exclude_seen(true))
+        .recommend(120, 3, &Filter::new().exclude_seen(true))
         .unwrap();
     assert_eq!(recs.len(), 3);
     assert!(recs.iter().all(|&(i, _)| i != 5 && i != 80));

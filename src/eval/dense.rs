@@ -85,7 +85,7 @@ unsafe fn gemm(
 pub fn spd_inverse_in_place(a: &mut [f64], n: usize, nb: usize) -> Result<()> {
     assert_eq!(a.len(), n * n, "invariant: a is n x n");
     assert!(nb > 0);
-    cholesky_in_place(a, n, nb)?;
+    blocked_cholesky(a, n, nb)?;
     inverse_from_cholesky(a, n, nb);
     Ok(())
 }
@@ -97,7 +97,7 @@ fn blocks(n: usize, nb: usize) -> Vec<(usize, usize)> {
 }
 
 /// Lower Cholesky factor in place (the strict upper triangle is left as is).
-fn cholesky_in_place(a: &mut [f64], n: usize, nb: usize) -> Result<()> {
+fn blocked_cholesky(a: &mut [f64], n: usize, nb: usize) -> Result<()> {
     let bl = blocks(n, nb);
     let p = Ptr(a.as_mut_ptr());
     for (kb, &(k0, k1)) in bl.iter().enumerate() {

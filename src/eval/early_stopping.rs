@@ -7,7 +7,7 @@
 //! let (train, valid) = random_holdout(&data, 0.2, 3)?;
 //! let params = Params::builder().factors(8).iterations(30).check()?;
 //! let (model, stop) = fit_with_early_stopping(&params, &train, &valid, Metric::recall(20), 3)?;
-//! assert_eq!(model.params().iterations, stop.best_iteration());
+//! assert_eq!(model.params().iterations(), stop.best_iteration());
 //! # Ok::<(), ials::Error>(())
 //! ```
 
@@ -97,8 +97,10 @@ impl<'a> EarlyStopping<'a> {
         let Some((it, _, x, y)) = &self.best else {
             return model;
         };
-        let mut params = model.params().clone();
-        params.iterations = *it;
+        let params = model
+            .params()
+            .with_iterations(*it)
+            .expect("invariant: the best iteration is >= 1");
         let history = model.loss_history()[..*it].to_vec();
         let (users, items, train) = (
             model.users().clone(),

@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::{Interactions, RowView};
 use crate::error::{Error, Result};
 use crate::eval::scorer::{ScoreScratch, Scorer};
-use crate::model::top_k;
+use crate::serve::topk::top_k;
 
 /// Recall@K = hits in the top K / min(K, |test|). `test` must be sorted.
 pub fn recall_at_k(ranked: &[u32], test: &[u32], k: usize) -> f64 {

@@ -6,8 +6,8 @@ use crate::data::RowView;
 use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::linalg::dot;
-use crate::params::{Params, SolverKind};
-use crate::solver::{solve_row, RowProblem, Workspace};
+use crate::params::Params;
+use crate::solver::{solve_row, RowProblem, Solver, Workspace};
 
 /// Per-worker scratch handed to [`Scorer::score`] (reused across users, so
 /// scoring allocates nothing per user once warm).
@@ -100,17 +100,18 @@ impl<'a> FoldInScorer<'a> {
             fixed: self.items,
             gram: &self.gram,
             weighting: self.params.weighting(),
-            alpha0: self.params.unobserved_weight,
+            alpha0: self.params.unobserved_weight(),
         };
         let lambda = self
             .params
             .row_regularization(history.len(), self.items.rows());
         x.iter_mut().for_each(|v| *v = 0.0);
-        if solve_row(SolverKind::Cholesky, &pb, history, lambda, 1, 1, x, ws).is_err() {
+        if solve_row(Solver::Cholesky, &pb, history, lambda, x, ws).is_err() {
             // Only possible with λ = 0 and a rank-deficient system: fall back
             // to conjugate gradient, which needs no factorization.
             x.iter_mut().for_each(|v| *v = 0.0);
-            let _ = solve_row(SolverKind::Cg, &pb, history, lambda, x.len(), 1, x, ws);
+            let cg = Solver::Cg { steps: x.len() };
+            let _ = solve_row(cg, &pb, history, lambda, x, ws);
         }
     }
 }

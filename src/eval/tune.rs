@@ -172,11 +172,11 @@ pub fn tune(
         .map(|&i| trials[i].params.clone())
         .collect();
     let same_setting = |a: &Params, b: &Params| {
-        a.confidence == b.confidence
-            && a.alpha == b.alpha
-            && a.unobserved_weight == b.unobserved_weight
-            && a.reg_exponent == b.reg_exponent
-            && a.regularization == b.regularization
+        a.confidence() == b.confidence()
+            && a.alpha() == b.alpha()
+            && a.unobserved_weight() == b.unobserved_weight()
+            && a.reg_exponent() == b.reg_exponent()
+            && a.regularization() == b.regularization()
     };
     let mut carry = top;
     for &k in &cfg.factors {
@@ -202,7 +202,7 @@ pub fn tune(
             for _ in 0..cfg.lambda_steps {
                 let q = best_p
                     .to_builder()
-                    .regularization(best_p.regularization * scale)
+                    .regularization(best_p.regularization() * scale)
                     .iterations(cfg.max_iterations)
                     .check()?;
                 run(q, 2, &mut trials)?;

@@ -443,8 +443,8 @@ pub fn read_manifest(dir: &Path) -> Result<Manifest> {
     m.params
         .validate()
         .map_err(|e| bad(&path, format!("invalid params: {e}")))?;
-    if m.params.factors != m.factors {
-        return Err(bad(&path, "params.factors differs from factors"));
+    if m.params.factors() != m.factors {
+        return Err(bad(&path, "params.factors() differs from factors"));
     }
     Ok(m)
 }

@@ -10,14 +10,17 @@
 //!
 //! and the contributions `s_ij c_uj p_uj` sum exactly to the score of the row
 //! re-solved against the current `Y` (equal to the stored row after a final
-//! user half-sweep with the Cholesky solver). Computed in `f64`: one `k x k`
-//! Cholesky and `|S_u|` dot products, `O(|S_u| k² + k³)`.
+//! user half-sweep with the Cholesky solver). `A_u` is the system fold-in
+//! and the Cholesky solver build ([`crate::solver::normal`]); `W_u y_i` and
+//! the contributions are computed in `f64`: one `k x k` Cholesky and
+//! `|S_u|` dot products, `O(|S_u| k² + k³)`.
 
 use crate::data::interactions::sparse_row;
+use crate::data::RowView;
 use crate::error::{Error, Result};
-use crate::linalg::{cholesky_in_place, cholesky_solve};
 use crate::model::Model;
 use crate::serve::foldin::normalize_history;
+use crate::solver::{factor_row, RowProblem, Workspace};
 
 /// The score of one (user, item) pair split over the user's items.
 #[derive(Clone, Debug, PartialEq)]
@@ -62,7 +65,7 @@ impl Model {
                 len: self.n_users(),
             });
         }
-        let row = sparse_row(&self.train, u);
+        let row = sparse_row(&self.train(), u);
         let mut e = self.explain_row(row.indices, row.values, i, u)?;
         e.model_score = Some(self.score(u, i));
         Ok(e)
@@ -84,52 +87,42 @@ impl Model {
                 len: n,
             });
         }
-        let y = &self.item_factors;
+        let y = &self.item_factors();
         let k = y.k();
-        let wt = self.params.weighting();
-        let a0 = self.params.unobserved_weight as f64;
-        let lambda = self.params.row_regularization(idx.len(), n) as f64;
-        // A_u in f64 (full matrix; the factorization reads the lower triangle).
-        let g = self.item_gramian().as_f64();
-        let mut a: Vec<f64> = g.iter().map(|&v| a0 * v).collect();
-        let mut cp = Vec::with_capacity(idx.len());
-        for (&j, &r) in idx.iter().zip(val) {
-            let (c, cpj) = wt.weight_cp(r);
-            cp.push(cpj as f64);
-            let w = c as f64 - a0;
-            let yj = y.row(j as usize);
-            for p in 0..k {
-                let s = w * yj[p] as f64;
-                for q in 0..=p {
-                    a[p * k + q] += s * yj[q] as f64;
-                }
-            }
+        // The user's own system A_u, formed and factored exactly as fold-in
+        // and the Cholesky solver form it.
+        let pb = RowProblem {
+            fixed: y,
+            gram: self.item_gramian(),
+            weighting: self.params().weighting(),
+            alpha0: self.params().unobserved_weight(),
+        };
+        let row = RowView {
+            indices: idx,
+            values: val,
+        };
+        let lambda = self.params().row_regularization(idx.len(), n);
+        let mut ws = Workspace::new(k);
+        let mut contributions: Vec<(u32, f64)> = Vec::new();
+        if !row.is_empty() {
+            factor_row(&pb, row, lambda, &mut ws).map_err(|p| p.at(0, "user", u))?;
+            // z = W_u y_i, then s_ij c_uj p_uj = (y_j · z) c_uj p_uj.
+            let mut z: Vec<f64> = y.row(i).iter().map(|&v| v as f64).collect();
+            ws.solve_factored(&mut z);
+            contributions = idx
+                .iter()
+                .zip(ws.cp())
+                .map(|(&j, &cpj)| {
+                    let s: f64 = y
+                        .row(j as usize)
+                        .iter()
+                        .zip(&z)
+                        .map(|(&a, &b)| a as f64 * b)
+                        .sum();
+                    (j, s * cpj as f64)
+                })
+                .collect();
         }
-        for d in 0..k {
-            a[d * k + d] += lambda;
-        }
-        cholesky_in_place(&mut a, k).map_err(|pivot| Error::NotPositiveDefinite {
-            iteration: 0,
-            side: "user",
-            row: u,
-            pivot,
-        })?;
-        // z = W_u y_i
-        let mut z: Vec<f64> = y.row(i).iter().map(|&v| v as f64).collect();
-        cholesky_solve(&a, k, &mut z);
-        let mut contributions: Vec<(u32, f64)> = idx
-            .iter()
-            .zip(&cp)
-            .map(|(&j, &cpj)| {
-                let s: f64 = y
-                    .row(j as usize)
-                    .iter()
-                    .zip(&z)
-                    .map(|(&a, &b)| a as f64 * b)
-                    .sum();
-                (j, s * cpj)
-            })
-            .collect();
         let score = contributions.iter().map(|c| c.1).sum();
         contributions.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         Ok(Explanation {

@@ -28,9 +28,9 @@ use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::model::Model;
-use crate::params::{Params, SolverKind};
+use crate::params::Params;
 use crate::serve::filter::Filter;
-use crate::solver::{solve_row, RowProblem, Workspace};
+use crate::solver::{solve_row, RowProblem, Solver, Workspace};
 
 /// Sort a history by index, sum duplicates, check indices and values.
 pub(crate) fn normalize_history(
@@ -93,17 +93,11 @@ pub(crate) fn solve_exact(
         fixed,
         gram,
         weighting: params.weighting(),
-        alpha0: params.unobserved_weight,
+        alpha0: params.unobserved_weight(),
     };
     let lambda = params.row_regularization(row.len(), fixed.rows());
-    solve_row(SolverKind::Cholesky, &pb, row, lambda, 1, 1, x, ws).map_err(|pivot| {
-        Error::NotPositiveDefinite {
-            iteration: 0,
-            side,
-            row: row_index,
-            pivot,
-        }
-    })
+    solve_row(Solver::Cholesky, &pb, row, lambda, x, ws)
+        .map_err(|pivot| pivot.at(0, side, row_index))
 }
 
 impl Model {
@@ -121,15 +115,15 @@ impl Model {
     /// ```
     pub fn fold_in_user(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
         let (idx, val) = normalize_history(history, self.n_items(), "item")?;
-        let mut x = vec![0.0f32; self.item_factors.k()];
-        let mut ws = Workspace::new(self.item_factors.k());
+        let mut x = vec![0.0f32; self.item_factors().k()];
+        let mut ws = Workspace::new(self.item_factors().k());
         let row = RowView {
             indices: &idx,
             values: &val,
         };
         solve_exact(
-            &self.params,
-            &self.item_factors,
+            self.params(),
+            self.item_factors(),
             self.item_gramian(),
             row,
             &mut x,
@@ -150,7 +144,7 @@ impl Model {
         let mut known = Vec::new();
         let mut unknown = Vec::new();
         for (id, v) in history {
-            match self.items.get(id) {
+            match self.items().get(id) {
                 Some(i) => known.push((i, v)),
                 None => unknown.push(id.to_owned()),
             }
@@ -162,15 +156,15 @@ impl Model {
     /// who consumed it, against the user factors and `H = XᵀX` (cached).
     pub fn fold_in_item(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
         let (idx, val) = normalize_history(history, self.n_users(), "user")?;
-        let mut y = vec![0.0f32; self.user_factors.k()];
-        let mut ws = Workspace::new(self.user_factors.k());
+        let mut y = vec![0.0f32; self.user_factors().k()];
+        let mut ws = Workspace::new(self.user_factors().k());
         let row = RowView {
             indices: &idx,
             values: &val,
         };
         solve_exact(
-            &self.params,
-            &self.user_factors,
+            self.params(),
+            self.user_factors(),
             self.user_gramian(),
             row,
             &mut y,
@@ -278,7 +272,7 @@ pub fn recommend_history_from<R: BufRead>(
                     values: val,
                 };
                 solve_exact(
-                    &model.params,
+                    model.params(),
                     model.item_factors(),
                     gram,
                     row,
@@ -290,7 +284,7 @@ pub fn recommend_history_from<R: BufRead>(
             },
         )?;
     let mut out: Vec<HistoryUser> = Vec::with_capacity(rows.len());
-    model.recommend_rows::<Error, _, _>(
+    model.recommend_rows::<Error>(
         &x,
         |r| rows[r].0.as_slice(),
         k,

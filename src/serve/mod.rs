@@ -5,7 +5,7 @@
 //!
 //! - [`filter`] holds [`Filter`] (exclude seen, exclude list, candidate list).
 //! - [`topk`] is the blocked top-k kernel and its tie rule.
-//! - [`recommend`] has `recommend_filtered`, `recommend_all`, `similar_*`.
+//! - [`recommend`] has `recommend`, `recommend_all`, `similar`, `similar_all`.
 //! - [`foldin`] has `fold_in_user`, `fold_in_item`, recommendations from a
 //!   history file.
 //! - [`explain`] splits the score of a (user, item) pair over the user's items.

@@ -2,33 +2,30 @@
 //! or all of them (the blocked kernel of [`topk`](super::topk)).
 //!
 //! Scores and ties follow [`topk`](super::topk): `x_u · y_i` by
-//! [`score`], highest first, ties to the lower index.
-//! Similarity is the cosine: the same kernel on row-normalized factors (a zero
-//! row has similarity 0 to everything).
+//! [`score`](super::topk::score), highest first, ties to the lower index.
+//! Similarity is the cosine: the same kernel on the unit-norm rows the model
+//! caches ([`Model::unit_factors`]; a zero row has similarity 0 to
+//! everything).
 
 use super::filter::Filter;
-use super::topk::{score, top_k_all, top_k_one};
-use crate::data::interactions::sparse_row;
+use super::topk::{top_k_all, top_k_one, Sink};
 use crate::error::{Error, Result};
 use crate::factors::Factors;
-use crate::model::Model;
-
-/// Rows scaled to unit norm (zero rows stay zero).
-pub fn normalized(f: &Factors) -> Factors {
-    let mut out = f.clone();
-    let k = f.k().max(1);
-    for row in out.as_mut_slice().chunks_exact_mut(k) {
-        let n = score(row, row).sqrt();
-        if n > 0.0 {
-            row.iter_mut().for_each(|v| *v /= n);
-        }
-    }
-    out
-}
+use crate::model::{Model, Side};
 
 fn check_index(index: usize, len: usize, kind: &'static str) -> Result<()> {
     if index >= len {
         return Err(Error::IndexOutOfRange { kind, index, len });
+    }
+    Ok(())
+}
+
+/// A clear error when query vectors do not have the model's `k`.
+fn check_k(got: usize, want: usize, what: &str) -> Result<()> {
+    if got != want {
+        return Err(Error::Shape(format!(
+            "{what} {got} factors, the model has {want}"
+        )));
     }
     Ok(())
 }
@@ -41,20 +38,15 @@ impl Model {
     /// use ials::serve::Filter;
     /// let data = Interactions::from_indexed(3, 4, [(0, 0, 1.0), (1, 1, 2.0), (2, 3, 1.0), (0, 2, 1.0)])?;
     /// let model = Params::builder().factors(2).iterations(3).solver(SolverKind::Cholesky).check()?.fit(&data)?;
-    /// let recs = model.recommend_filtered(0, 3, &Filter::new().exclude_seen(true).exclude([3]))?;
+    /// let recs = model.recommend(0, 3, &Filter::new().exclude_seen(true).exclude([3]))?;
     /// assert_eq!(recs.len(), 1); // items 0 and 2 are seen, 3 is excluded
     /// assert_eq!(recs[0].0, 1);
     /// # Ok::<(), ials::Error>(())
     /// ```
-    pub fn recommend_filtered(
-        &self,
-        u: usize,
-        k: usize,
-        filter: &Filter,
-    ) -> Result<Vec<(u32, f32)>> {
+    pub fn recommend(&self, u: usize, k: usize, filter: &Filter) -> Result<Vec<(u32, f32)>> {
         check_index(u, self.n_users(), "user")?;
-        let seen = sparse_row(&self.train, u).indices;
-        self.recommend_vector(self.user_factors.row(u), seen, k, filter)
+        let seen = self.user_history(u).indices;
+        self.recommend_vector(self.user_factors().row(u), seen, k, filter)
     }
 
     /// The `k` best items for a user given by its factors (e.g. from
@@ -67,22 +59,13 @@ impl Model {
         k: usize,
         filter: &Filter,
     ) -> Result<Vec<(u32, f32)>> {
-        if x.len() != self.item_factors.k() {
-            return Err(Error::Shape(format!(
-                "user vector has {} factors, the model has {}",
-                x.len(),
-                self.item_factors.k()
-            )));
-        }
+        let items = self.item_factors();
+        check_k(x.len(), items.k(), "user vector has")?;
         let allowed = filter.allowed_targets(self.n_items(), "item")?;
         let ex_seen = filter.excludes_seen();
-        Ok(top_k_one(
-            x,
-            &self.item_factors,
-            allowed.as_deref(),
-            k,
-            |i| ex_seen && seen.binary_search(&i).is_ok(),
-        ))
+        Ok(top_k_one(x, items, allowed.as_deref(), k, |i| {
+            ex_seen && seen.binary_search(&i).is_ok()
+        }))
     }
 
     /// The `k` best items of every user, blocked and parallel (see
@@ -90,54 +73,33 @@ impl Model {
     /// its first error stops the run.
     ///
     /// Cost `O(m n k)`, streaming: memory beyond the model is `O(n k)`.
-    pub fn recommend_all<E, S>(
+    pub fn recommend_all<E: From<Error>>(
         &self,
         k: usize,
         filter: &Filter,
-        sink: S,
-    ) -> std::result::Result<(), E>
-    where
-        E: From<Error>,
-        S: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E>,
-    {
-        let train = &self.train;
-        self.recommend_rows(
-            &self.user_factors,
-            |u| sparse_row(train, u).indices,
-            k,
-            filter,
-            sink,
-        )
+        sink: impl Sink<E>,
+    ) -> std::result::Result<(), E> {
+        let seen = |u| self.user_history(u).indices;
+        self.recommend_rows(self.user_factors(), seen, k, filter, sink)
     }
 
     /// [`recommend_all`](Model::recommend_all) for any set of user vectors
     /// (one row each of `users`); `seen(row)` gives each row's sorted items.
-    pub fn recommend_rows<'s, E, S, F>(
+    pub fn recommend_rows<'s, E: From<Error>>(
         &self,
         users: &Factors,
-        seen: F,
+        seen: impl Fn(usize) -> &'s [u32] + Sync,
         k: usize,
         filter: &Filter,
-        sink: S,
-    ) -> std::result::Result<(), E>
-    where
-        E: From<Error>,
-        S: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E>,
-        F: Fn(usize) -> &'s [u32] + Sync,
-    {
-        if users.k() != self.item_factors.k() {
-            return Err(Error::Shape(format!(
-                "user vectors have {} factors, the model has {}",
-                users.k(),
-                self.item_factors.k()
-            ))
-            .into());
-        }
+        sink: impl Sink<E>,
+    ) -> std::result::Result<(), E> {
+        let items = self.item_factors();
+        check_k(users.k(), items.k(), "user vectors have")?;
         let allowed = filter.allowed_targets(self.n_items(), "item")?;
         let ex_seen = filter.excludes_seen();
         top_k_all(
             users,
-            &self.item_factors,
+            items,
             allowed,
             k,
             |u, i| ex_seen && seen(u).binary_search(&i).is_ok(),
@@ -145,86 +107,45 @@ impl Model {
         )
     }
 
-    /// The `k` items most similar to item `i` by cosine (itself left out)
-    /// under `filter` (`exclude_seen` does not apply).
-    pub fn similar_items_filtered(
+    /// The `k` entities of `side` most similar to entity `q` of that side by
+    /// cosine (itself left out) under `filter` (`exclude_seen` does not
+    /// apply).
+    ///
+    /// ```
+    /// use ials::{Interactions, Params, Side};
+    /// use ials::serve::Filter;
+    /// let data = Interactions::from_indexed(3, 4, [(0, 0, 1.0), (1, 1, 2.0), (2, 3, 1.0), (0, 2, 1.0)])?;
+    /// let model = Params::builder().factors(2).iterations(3).check()?.fit(&data)?;
+    /// let similar = model.similar(Side::Item, 0, 2, &Filter::new())?;
+    /// assert!(similar.iter().all(|&(j, _)| j != 0));
+    /// # Ok::<(), ials::Error>(())
+    /// ```
+    pub fn similar(
         &self,
-        i: usize,
+        side: Side,
+        q: usize,
         k: usize,
         filter: &Filter,
     ) -> Result<Vec<(u32, f32)>> {
-        similar_one(&self.item_factors, i, k, filter, "item")
+        let unit = self.unit_factors(side);
+        check_index(q, unit.rows(), side.name())?;
+        let allowed = filter.allowed_targets(unit.rows(), side.name())?;
+        Ok(top_k_one(unit.row(q), unit, allowed.as_deref(), k, |j| {
+            j as usize == q
+        }))
     }
 
-    /// The `k` users most similar to user `u` by cosine (itself left out)
-    /// under `filter` (`exclude_seen` does not apply).
-    pub fn similar_users_filtered(
+    /// The `k` most similar entities of every entity of `side`, blocked and
+    /// parallel, in index order (see [`recommend_all`](Model::recommend_all)).
+    pub fn similar_all<E: From<Error>>(
         &self,
-        u: usize,
+        side: Side,
         k: usize,
         filter: &Filter,
-    ) -> Result<Vec<(u32, f32)>> {
-        similar_one(&self.user_factors, u, k, filter, "user")
+        sink: impl Sink<E>,
+    ) -> std::result::Result<(), E> {
+        let unit = self.unit_factors(side);
+        let allowed = filter.allowed_targets(unit.rows(), side.name())?;
+        top_k_all(unit, unit, allowed, k, |q, j| j as usize == q, sink)
     }
-
-    /// The `k` most similar items of every item, blocked and parallel, in
-    /// item order (see [`recommend_all`](Model::recommend_all)).
-    pub fn similar_items_all<E, S>(
-        &self,
-        k: usize,
-        filter: &Filter,
-        sink: S,
-    ) -> std::result::Result<(), E>
-    where
-        E: From<Error>,
-        S: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E>,
-    {
-        similar_all(&self.item_factors, k, filter, "item", sink)
-    }
-
-    /// The `k` most similar users of every user, blocked and parallel, in
-    /// user order.
-    pub fn similar_users_all<E, S>(
-        &self,
-        k: usize,
-        filter: &Filter,
-        sink: S,
-    ) -> std::result::Result<(), E>
-    where
-        E: From<Error>,
-        S: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E>,
-    {
-        similar_all(&self.user_factors, k, filter, "user", sink)
-    }
-}
-
-fn similar_one(
-    f: &Factors,
-    q: usize,
-    k: usize,
-    filter: &Filter,
-    kind: &'static str,
-) -> Result<Vec<(u32, f32)>> {
-    check_index(q, f.rows(), kind)?;
-    let allowed = filter.allowed_targets(f.rows(), kind)?;
-    let nf = normalized(f);
-    Ok(top_k_one(nf.row(q), &nf, allowed.as_deref(), k, |j| {
-        j as usize == q
-    }))
-}
-
-fn similar_all<E, S>(
-    f: &Factors,
-    k: usize,
-    filter: &Filter,
-    kind: &'static str,
-    sink: S,
-) -> std::result::Result<(), E>
-where
-    E: From<Error>,
-    S: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E>,
-{
-    let allowed = filter.allowed_targets(f.rows(), kind)?;
-    let nf = normalized(f);
-    top_k_all(&nf, &nf, allowed, k, |q, j| j as usize == q, sink)
 }

@@ -59,6 +59,26 @@ pub fn score(x: &[f32], y: &[f32]) -> f32 {
         .fold(0.0f32, |acc, (a, b)| a.mul_add(*b, acc))
 }
 
+/// Order of ranked results: higher score first, ties by lower index.
+pub(crate) fn rank_order(a: &(u32, f32), b: &(u32, f32)) -> std::cmp::Ordering {
+    b.1.partial_cmp(&a.1)
+        .unwrap_or(std::cmp::Ordering::Equal)
+        .then(a.0.cmp(&b.0))
+}
+
+/// The `k` best of `scored` under [`rank_order`], sorted.
+pub(crate) fn top_k(mut scored: Vec<(u32, f32)>, k: usize) -> Vec<(u32, f32)> {
+    if k == 0 {
+        return Vec::new();
+    }
+    if scored.len() > k {
+        scored.select_nth_unstable_by(k - 1, rank_order);
+        scored.truncate(k);
+    }
+    scored.sort_by(rank_order);
+    scored
+}
+
 /// The `k` best `(index, score)` seen so far, sorted (score descending,
 /// index ascending), for one query. Offer candidates in increasing index order.
 #[derive(Clone, Debug)]
@@ -366,17 +386,21 @@ unsafe fn run_block_avx2<E: Fn(usize, u32) -> bool>(
     })
 }
 
-/// Which instruction set the kernel uses on this machine.
+/// Which instruction set the kernel uses: the crate's one SIMD level
+/// ([`crate::linalg::simd`], lowered by `IALS_SIMD`). Both kernels fuse
+/// every multiply-add in the same order, so they give the same lists.
 pub fn kernel_name() -> &'static str {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
-        {
-            return "avx2+fma";
-        }
+    match crate::linalg::simd() {
+        crate::linalg::Simd::Avx2 | crate::linalg::Simd::Avx512 => "avx2+fma",
+        crate::linalg::Simd::Scalar => "portable",
     }
-    "portable"
 }
+
+/// What receives each query's ranked list, in query order; its first error
+/// stops the run.
+pub trait Sink<E>: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E> {}
+
+impl<E, F: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E>> Sink<E> for F {}
 
 fn dispatch<E: Fn(usize, u32) -> bool>(
     kernel: &'static str,
@@ -390,7 +414,8 @@ fn dispatch<E: Fn(usize, u32) -> bool>(
     #[cfg(target_arch = "x86_64")]
     {
         if kernel == "avx2+fma" {
-            // SAFETY: `kernel_name` detected avx2 and fma.
+            // SAFETY: `kernel_name` is "avx2+fma" only at a level the CPU
+            // supports (`simd()` never exceeds the detected level).
             return unsafe { run_block_avx2(queries, q0, q1, targets, excluded, st) };
         }
     }
@@ -415,7 +440,7 @@ pub fn top_k_all<X, S, Er>(
 ) -> std::result::Result<(), Er>
 where
     X: Fn(usize, u32) -> bool + Sync,
-    S: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), Er>,
+    S: Sink<Er>,
 {
     assert_eq!(
         queries.k(),

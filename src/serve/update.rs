@@ -15,6 +15,10 @@
 //! 5. Optionally runs `sweeps` full sweeps with the model's own solver,
 //!    appended to the loss history.
 //!
+//! Everything after the id mapping runs on a pool of `params.threads()`
+//! workers; the sweeps run through the training loop
+//! ([`drive`](crate::train::drive)).
+//!
 //! With `sweeps = 0`, rows of users and items that have no new triplets are
 //! left bit-for-bit as they were. The cached Gramians are reset. The model is
 //! changed only when everything succeeded. Cost per round
@@ -22,19 +26,20 @@
 //! matrices.
 
 use std::ops::ControlFlow;
-use std::sync::OnceLock;
 
 use rayon::prelude::*;
 
 use crate::data::interactions::{check_value, csr_from_triplets, sparse_row, transpose};
-use crate::data::{Interactions, SparseMatrix};
+use crate::data::{IdMap, Interactions, SparseMatrix};
 use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::model::Model;
 use crate::params::Params;
+use crate::report::IterationReport;
 use crate::serve::foldin::solve_exact;
 use crate::solver::Workspace;
+use crate::train::{drive, with_threads, Ials};
 
 /// How much work [`Model::partial_fit`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -121,8 +126,8 @@ impl Model {
     where
         I: IntoIterator<Item = (&'a str, &'a str, f32)>,
     {
-        let mut users = self.users.clone();
-        let mut items = self.items.clone();
+        let mut users = self.users().clone();
+        let mut items = self.items().clone();
         let mut new = Vec::new();
         for (u, i, v) in triplets {
             if !check_value(v) {
@@ -138,13 +143,39 @@ impl Model {
         }
         let mut report = UpdateReport {
             triplets: new.len(),
-            new_users: users.len() - self.users.len(),
-            new_items: items.len() - self.items.len(),
+            new_users: users.len() - self.users().len(),
+            new_items: items.len() - self.items().len(),
             ..UpdateReport::default()
         };
         if new.is_empty() && opts.sweeps == 0 {
             return Ok(report);
         }
+        let (users, items, train, x, y, history) = with_threads(self.params().threads(), || {
+            self.update(users, items, new, opts, &mut report)
+        })?;
+        // A new model: every cache derived from the old factors is dropped.
+        *self = Model::new(self.params().clone(), users, items, train, x, y, history);
+        Ok(report)
+    }
+
+    /// The work of [`partial_fit`](Model::partial_fit) after the ids are
+    /// mapped: the new matrix, the re-solved rows, the optional sweeps.
+    #[allow(clippy::type_complexity)]
+    fn update(
+        &self,
+        users: IdMap,
+        items: IdMap,
+        new: Vec<(u32, u32, f32)>,
+        opts: &UpdateOptions,
+        report: &mut UpdateReport,
+    ) -> Result<(
+        IdMap,
+        IdMap,
+        SparseMatrix,
+        Factors,
+        Factors,
+        Vec<IterationReport>,
+    )> {
         let (m, n) = (users.len(), items.len());
         let mut affected_users: Vec<u32> = new.iter().map(|t| t.0).collect();
         let mut affected_items: Vec<u32> = new.iter().map(|t| t.1).collect();
@@ -154,13 +185,13 @@ impl Model {
         }
         report.affected_users = affected_users.len();
         report.affected_items = affected_items.len();
-        let old_nnz = self.train.nnz();
+        let old_nnz = self.train().nnz();
         let train = if new.is_empty() {
-            self.train.clone()
+            self.train().clone()
         } else {
             let mut all = Vec::with_capacity(old_nnz + new.len());
-            for u in 0..self.train.rows() {
-                let row = sparse_row(&self.train, u);
+            for u in 0..self.train().rows() {
+                let row = sparse_row(&self.train(), u);
                 all.extend(
                     row.indices
                         .iter()
@@ -172,26 +203,35 @@ impl Model {
             csr_from_triplets(m, n, all)
         };
         report.new_pairs = train.nnz() - old_nnz;
-        let mut x = self.user_factors.clone();
-        let mut y = self.item_factors.clone();
+        let mut x = self.user_factors().clone();
+        let mut y = self.item_factors().clone();
         x.grow(m);
         y.grow(n);
         if !affected_users.is_empty() {
             let by_item = transpose(&train);
             for _ in 0..opts.rounds {
-                resolve_rows(&self.params, &y, &train, &affected_users, &mut x, "user")?;
-                resolve_rows(&self.params, &x, &by_item, &affected_items, &mut y, "item")?;
+                resolve_rows(&self.params(), &y, &train, &affected_users, &mut x, "user")?;
+                resolve_rows(
+                    &self.params(),
+                    &x,
+                    &by_item,
+                    &affected_items,
+                    &mut y,
+                    "item",
+                )?;
             }
         }
-        let mut history = self.history.clone();
+        let mut history = self.loss_history().to_vec();
         let (users, items, train) = if opts.sweeps > 0 {
             let data = Interactions::from_csr(users, items, train)?;
-            let mut params = self.params.clone();
-            params.iterations = opts.sweeps;
-            let (x2, y2, h) =
-                crate::train::run(&params, &data, x, y, &mut |_| ControlFlow::Continue(()))?;
-            x = x2;
-            y = y2;
+            let params = &self.params();
+            let mut trainer = Ials::new(params, &data, x, y)?;
+            let h = drive(
+                &mut trainer,
+                opts.sweeps,
+                &mut |_| ControlFlow::Continue(()),
+            )?;
+            (x, y) = trainer.into_factors();
             let offset = history.len();
             history.extend(h.into_iter().map(|mut r| {
                 r.iteration += offset;
@@ -202,15 +242,7 @@ impl Model {
         } else {
             (users, items, train)
         };
-        self.users = users;
-        self.items = items;
-        self.train = train;
-        self.user_factors = x;
-        self.item_factors = y;
-        self.history = history;
-        self.item_gram = OnceLock::new();
-        self.user_gram = OnceLock::new();
-        Ok(report)
+        Ok((users, items, train, x, y, history))
     }
 
     /// [`partial_fit`](Model::partial_fit) with the triplets of `new` (its

@@ -15,9 +15,9 @@
 //! contiguous chunk and `M` gets one register-tiled rank update a chunk.
 //! With `b = k` a pass is the exact Cholesky solve.
 
-use super::{assemble_upper64, chunk_rows, ensure_len, gather, RowProblem, Workspace};
+use super::{chunk_rows, ensure_len, gather, NotPositivePivot, RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{cholesky_upper_solve, dot, gemv, gemv_n, gemv_t, rows_axpy, syrk_lower};
+use crate::linalg::{dot, gemv, gemv_n, gemv_t, rows_axpy};
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -26,16 +26,14 @@ pub(crate) fn solve(
     block_size: usize,
     x: &mut [f32],
     ws: &mut Workspace,
-) -> Result<(), usize> {
+) -> Result<(), NotPositivePivot> {
     let k = ws.k;
     let g = pb.gram.as_f32();
     let Workspace {
         cp,
         widx,
         wval,
-        a,
-        l,
-        b64,
+        eq,
         v1,
         v2,
         v3,
@@ -44,7 +42,6 @@ pub(crate) fn solve(
         ybuf,
         zbuf,
         cbuf,
-        cache,
         ..
     } = ws;
     let gx = v1;
@@ -63,15 +60,7 @@ pub(crate) fn solve(
         let b = e - s;
         let cap = chunk_rows(b);
         let whole = nw <= cap;
-        let rows = cap.min(nw);
-        ensure_len(ybuf, rows * b);
-        ensure_len(zbuf, rows * b);
-        ensure_len(cbuf, rows);
-        // Data part of M (lower triangle, row-major b x b) and g, in f32.
-        let ma = &mut a[..b * b];
-        if nw > 0 {
-            ma.iter_mut().for_each(|v| *v = 0.0);
-        }
+        ensure_len(cbuf, cap.min(nw));
         let gr = &mut gb[..b];
         // (G x)_B = G[B, :] x with the current x: one pass over the rows B of
         // G (k b a block, k² a row in all; cheaper in memory traffic than
@@ -80,42 +69,32 @@ pub(crate) fn solve(
         for p in 0..b {
             gr[p] = pb.alpha0 * gx[p] + lambda * x[s + p] - bfull[s + p];
         }
-        for ((idx, w), yh) in widx.chunks(cap).zip(wval.chunks(cap)).zip(yhat.chunks(cap)) {
-            let n = idx.len();
-            gather(
-                pb.fixed,
-                idx,
-                s,
-                e,
-                &mut ybuf[..n * b],
-                Some((w, &mut zbuf[..n * b])),
-            );
+        // Data part of M (f32) and of g, one gathered chunk at a time.
+        eq.accumulate(pb.fixed, widx, wval, s, e, ybuf, zbuf, |first, rows| {
+            let n = rows.len() / b;
+            let (w, yh) = (&wval[first..first + n], &yhat[first..first + n]);
             for ((c, &wt), &yt) in cbuf.iter_mut().zip(w).zip(yh) {
                 *c = wt * yt;
             }
-            syrk_lower(ma, b, 0, b, &zbuf[..n * b], &ybuf[..n * b], b, n);
-            gemv_t(&ybuf[..n * b], b, b, &cbuf[..n], gr);
-        }
-        let m = &mut l[..b * b];
-        assemble_upper64(
+            gemv_t(rows, b, b, &cbuf[..n], gr);
+        });
+        eq.assemble_and_factor(
             pb.gram.as_f64(),
             k,
             s,
-            pb.alpha0,
-            lambda,
-            (nw > 0).then_some(&ma[..]),
+            pb.alpha0 as f64,
+            lambda as f64,
+            nw > 0,
             b,
-            m,
-        );
-        let rhs = &mut b64[..b];
-        for (r, &gv) in rhs.iter_mut().zip(gr.iter()) {
+            s / block_size,
+        )?;
+        for (r, &gv) in eq.rhs[..b].iter_mut().zip(gr.iter()) {
             *r = gv as f64;
         }
-        cache.factor(m, b, s / block_size, nw == 0)?;
-        cholesky_upper_solve(m, b, rhs);
+        eq.solve_rhs(b);
         // Δ = −M⁻¹ g
         for p in 0..b {
-            let d = -rhs[p] as f32;
+            let d = -eq.rhs[p] as f32;
             delta[p] = d;
             x[s + p] += d;
         }

@@ -2,15 +2,52 @@
 //! Cost `O(|S_u| k² + k³)`.
 //!
 //! The data part `D = Σ (c − α0) y yᵀ` of `A_u` is accumulated in `f32`
-//! (lower triangle): the weighted rows `y` are gathered into contiguous
-//! chunks and added as one register-tiled rank update per chunk
-//! ([`syrk_lower`](crate::linalg::syrk_lower)), each entry summed over the
-//! rows in order. `A_u = α0 G + λ I + D` is then formed, factored and solved
-//! in `f64`.
+//! (lower triangle) by [`NormalEquations::accumulate`]; `A_u = α0 G + λ I + D`
+//! is then formed, factored and solved in `f64` (see [`super::normal`]).
 
-use super::{assemble_upper64, chunk_rows, ensure_len, gather, RowProblem, Workspace};
+use super::{RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::{cholesky_upper_solve, rows_axpy, syrk_lower};
+use crate::linalg::rows_axpy;
+
+#[cfg(doc)]
+use super::NormalEquations;
+use super::NotPositivePivot;
+
+/// Form `b_u` (into `v1`) and `A_u`, and factor `A_u` (in `eq`), for a
+/// prepared row.
+pub(crate) fn factor(
+    pb: &RowProblem<'_>,
+    row: RowView<'_>,
+    lambda: f32,
+    ws: &mut Workspace,
+) -> Result<(), NotPositivePivot> {
+    let k = ws.k;
+    let Workspace {
+        cp,
+        widx,
+        wval,
+        eq,
+        v1,
+        ybuf,
+        zbuf,
+        ..
+    } = ws;
+    // b = Σ c p y over every non-zero.
+    v1.iter_mut().for_each(|v| *v = 0.0);
+    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, v1);
+    // D = Σ w y yᵀ over the weighted non-zeros (f32), then A in f64.
+    eq.accumulate(pb.fixed, widx, wval, 0, k, ybuf, zbuf, |_, _| {});
+    eq.assemble_and_factor(
+        pb.gram.as_f64(),
+        k,
+        0,
+        pb.alpha0 as f64,
+        lambda as f64,
+        !widx.is_empty(),
+        k,
+        0,
+    )
+}
 
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
@@ -18,62 +55,14 @@ pub(crate) fn solve(
     lambda: f32,
     x: &mut [f32],
     ws: &mut Workspace,
-) -> Result<(), usize> {
+) -> Result<(), NotPositivePivot> {
+    factor(pb, row, lambda, ws)?;
     let k = ws.k;
-    let Workspace {
-        cp,
-        widx,
-        wval,
-        a,
-        l,
-        b64,
-        v1,
-        ybuf,
-        zbuf,
-        cache,
-        ..
-    } = ws;
-    // b = Σ c p y over every non-zero.
-    let b = v1;
-    b.iter_mut().for_each(|v| *v = 0.0);
-    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, b);
-    // D = Σ w y yᵀ over the weighted non-zeros, chunk by chunk (f32).
-    let has_data = !widx.is_empty();
-    if has_data {
-        a.iter_mut().for_each(|v| *v = 0.0);
-    }
-    let cap = chunk_rows(k);
-    ensure_len(ybuf, cap.min(widx.len()) * k);
-    ensure_len(zbuf, cap.min(widx.len()) * k);
-    for (idx, w) in widx.chunks(cap).zip(wval.chunks(cap)) {
-        let n = idx.len();
-        gather(
-            pb.fixed,
-            idx,
-            0,
-            k,
-            &mut ybuf[..n * k],
-            Some((w, &mut zbuf[..n * k])),
-        );
-        syrk_lower(a, k, 0, k, &zbuf[..n * k], &ybuf[..n * k], k, n);
-    }
-    // A = α0 G + λ I + D in f64.
-    assemble_upper64(
-        pb.gram.as_f64(),
-        k,
-        0,
-        pb.alpha0,
-        lambda,
-        has_data.then_some(&a[..]),
-        k,
-        l,
-    );
-    cache.factor(l, k, 0, !has_data)?;
-    for (o, &v) in b64.iter_mut().zip(b.iter()) {
+    for (o, &v) in ws.eq.rhs.iter_mut().zip(ws.v1.iter()) {
         *o = v as f64;
     }
-    cholesky_upper_solve(l, k, b64);
-    for (xi, &v) in x.iter_mut().zip(b64.iter()) {
+    ws.eq.solve_rhs(k);
+    for (xi, &v) in x.iter_mut().zip(ws.eq.rhs.iter()) {
         *xi = v as f32;
     }
     Ok(())

@@ -10,13 +10,45 @@
 pub(crate) mod block;
 pub(crate) mod cg;
 pub(crate) mod cholesky;
+pub mod normal;
 
 use crate::confidence::Weighting;
 use crate::data::RowView;
 use crate::factors::Factors;
 use crate::gramian::Gramian;
-use crate::linalg::{cholesky_upper, prefetch, PREFETCH_AHEAD};
-use crate::params::SolverKind;
+use crate::linalg::{prefetch, PREFETCH_AHEAD};
+
+pub use normal::{pair_weights, NormalEquations, NotPositivePivot};
+
+/// The row solver of each half-sweep, with its settings.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Solver {
+    /// Exact: form `A_u`, Cholesky-factor it, solve. `O(|S_u| k² + k³)` a row.
+    Cholesky,
+    /// Warm-started conjugate gradient with `steps` steps a row a sweep,
+    /// never forming `A_u` (Takács et al. 2011; implicit's default).
+    /// `O(steps (k² + |S_u| k))` a row.
+    Cg {
+        /// Steps a row a sweep (>= 1).
+        steps: usize,
+    },
+    /// iALS++ subspace blocks of `size` coordinates (Rendle et al. 2021).
+    /// `O(|S_u| k b + k² + k b²)` a row.
+    Block {
+        /// Coordinates a block (1..=k).
+        size: usize,
+    },
+}
+
+impl std::fmt::Display for Solver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Solver::Cholesky => f.write_str("cholesky"),
+            Solver::Cg { steps } => write!(f, "cg ({steps} steps)"),
+            Solver::Block { size } => write!(f, "block (size {size})"),
+        }
+    }
+}
 
 /// Everything a row solve reads: the fixed side, its Gramian, the weights.
 #[derive(Clone, Copy)]
@@ -52,12 +84,8 @@ pub struct Workspace {
     widx: Vec<u32>,
     /// `c − α0` of the weighted non-zeros.
     wval: Vec<f32>,
-    /// `k x k` system (f32, lower triangle).
-    a: Vec<f32>,
-    /// `k x k` factor (f64, upper triangle).
-    l: Vec<f64>,
-    /// Right-hand side / solution (f64).
-    b64: Vec<f64>,
+    /// The system and its factor.
+    eq: NormalEquations,
     /// Vectors of length k.
     v1: Vec<f32>,
     v2: Vec<f32>,
@@ -70,8 +98,6 @@ pub struct Workspace {
     zbuf: Vec<f32>,
     /// Per-row coefficients of a gathered chunk.
     cbuf: Vec<f32>,
-    /// Factors of data-free systems, reused across rows.
-    cache: FactorCache,
 }
 
 impl Workspace {
@@ -82,9 +108,7 @@ impl Workspace {
             cp: Vec::new(),
             widx: Vec::new(),
             wval: Vec::new(),
-            a: vec![0.0; k * k],
-            l: vec![0.0; k * k],
-            b64: vec![0.0; k],
+            eq: NormalEquations::new(k),
             v1: vec![0.0; k],
             v2: vec![0.0; k],
             v3: vec![0.0; k],
@@ -93,7 +117,6 @@ impl Workspace {
             ybuf: Vec::new(),
             zbuf: Vec::new(),
             cbuf: Vec::new(),
-            cache: FactorCache::default(),
         }
     }
 
@@ -107,8 +130,7 @@ impl Workspace {
         self.widx.clear();
         self.wval.clear();
         for (&i, &r) in row.indices.iter().zip(row.values) {
-            let (c, cp) = pb.weighting.weight_cp(r);
-            let w = c - pb.alpha0;
+            let (w, cp) = pair_weights(&pb.weighting, pb.alpha0, r);
             if w != 0.0 {
                 self.widx.push(i);
                 self.wval.push(w);
@@ -116,78 +138,21 @@ impl Workspace {
             self.cp.push(cp);
         }
     }
-}
 
-/// Factors of systems without data part (`α0 G_BB + λ I`, identical for
-/// every row whose non-zeros all have `c = α0`), one slot per block. A slot
-/// is reused only when the new matrix equals the cached one bit for bit, so
-/// reuse gives exactly the result of factoring afresh.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct FactorCache {
-    slots: Vec<Option<CachedFactor>>,
-}
+    /// `c p` of each non-zero of the row last prepared.
+    pub(crate) fn cp(&self) -> &[f32] {
+        &self.cp
+    }
 
-#[derive(Clone, Debug)]
-struct CachedFactor {
-    b: usize,
-    /// The assembled upper triangle (row-major `b x b`; lower part zero).
-    key: Vec<f64>,
-    /// Its factor `U`.
-    factor: Vec<f64>,
-}
+    /// `b_u = Σ c p y` (`f32`) of the last [`factor_row`].
+    pub(crate) fn rhs32(&self) -> &[f32] {
+        &self.v1
+    }
 
-/// Bitwise equality of the upper triangles (so `-0.0` and `0.0` differ).
-fn same_upper(a: &[f64], b: &[f64], n: usize) -> bool {
-    (0..n).all(|j| {
-        a[j * n + j..(j + 1) * n]
-            .iter()
-            .zip(&b[j * n + j..(j + 1) * n])
-            .all(|(x, y)| x.to_bits() == y.to_bits())
-    })
-}
-
-impl FactorCache {
-    /// Factor the assembled `u` (`b x b`, upper) in place; when `reusable`
-    /// (no data part), look the matrix up in `slot` first.
-    pub(crate) fn factor(
-        &mut self,
-        u: &mut [f64],
-        b: usize,
-        slot: usize,
-        reusable: bool,
-    ) -> Result<(), usize> {
-        let u = &mut u[..b * b];
-        if !reusable {
-            return cholesky_upper(u, b);
-        }
-        if self.slots.len() <= slot {
-            self.slots.resize(slot + 1, None);
-        }
-        if let Some(c) = &self.slots[slot] {
-            if c.b == b && same_upper(&c.key, u, b) {
-                u.copy_from_slice(&c.factor);
-                return Ok(());
-            }
-        }
-        let entry = self.slots[slot].get_or_insert_with(|| CachedFactor {
-            b,
-            key: vec![0.0; b * b],
-            factor: vec![0.0; b * b],
-        });
-        entry.b = b;
-        entry.key.resize(b * b, 0.0);
-        entry.factor.resize(b * b, 0.0);
-        for j in 0..b {
-            entry.key[j * b + j..(j + 1) * b].copy_from_slice(&u[j * b + j..(j + 1) * b]);
-        }
-        let result = cholesky_upper(u, b);
-        if result.is_ok() {
-            entry.factor.copy_from_slice(u);
-        } else {
-            // Never match a matrix that failed.
-            self.slots[slot] = None;
-        }
-        result
+    /// Solve `A_u z = rhs` in place with the factor of the last
+    /// [`factor_row`].
+    pub(crate) fn solve_factored(&self, rhs: &mut [f64]) {
+        self.eq.solve(self.k, rhs);
     }
 }
 
@@ -234,60 +199,19 @@ pub(crate) fn gather(
     }
 }
 
-/// The `b x b` system of coordinates `s..s + b` as an `f64` upper triangle
-/// (row-major), ready for [`cholesky_upper`](crate::linalg::cholesky_upper):
-/// `U = α0 G[s.., s..] + λ I + D`, where `D` is the data part
-/// `Σ (c − α0) y yᵀ` accumulated in `f32` in the lower triangle of `data`
-/// (row-major `b x b`; `None` when there are no weighted non-zeros).
-#[allow(clippy::too_many_arguments)]
-#[inline]
-pub(crate) fn assemble_upper64(
-    g64: &[f64],
-    k: usize,
-    s: usize,
-    alpha0: f32,
-    lambda: f32,
-    data: Option<&[f32]>,
-    b: usize,
-    u: &mut [f64],
-) {
-    let (alpha0, lambda) = (alpha0 as f64, lambda as f64);
-    for j in 0..b {
-        let grow = &g64[(s + j) * k + s + j..(s + j) * k + s + b];
-        let urow = &mut u[j * b + j..(j + 1) * b];
-        match data {
-            // Row j of U takes column j of D below the diagonal.
-            Some(d) => {
-                for (t, (o, &gv)) in urow.iter_mut().zip(grow).enumerate() {
-                    *o = alpha0 * gv + d[(j + t) * b + j] as f64;
-                }
-            }
-            None => {
-                for (o, &gv) in urow.iter_mut().zip(grow) {
-                    *o = alpha0 * gv;
-                }
-            }
-        }
-        urow[0] += lambda;
-    }
-}
-
 /// Solve one row in place with the chosen solver.
 ///
 /// `x` holds the current row (the warm start of CG and blocks) and receives
-/// the new one. An empty row solves to exactly 0. Returns the index of a
-/// non-positive pivot if the system is not positive definite.
-#[allow(clippy::too_many_arguments)]
+/// the new one. An empty row solves to exactly 0. Fails with the pivot if
+/// the system is not positive definite.
 pub fn solve_row(
-    solver: SolverKind,
+    solver: Solver,
     pb: &RowProblem<'_>,
     row: RowView<'_>,
     lambda: f32,
-    cg_steps: usize,
-    block_size: usize,
     x: &mut [f32],
     ws: &mut Workspace,
-) -> Result<(), usize> {
+) -> Result<(), NotPositivePivot> {
     debug_assert_eq!(ws.k, x.len());
     if row.is_empty() {
         x.iter_mut().for_each(|v| *v = 0.0);
@@ -295,13 +219,26 @@ pub fn solve_row(
     }
     ws.prepare(row, pb);
     match solver {
-        SolverKind::Cholesky => cholesky::solve(pb, row, lambda, x, ws),
-        SolverKind::Cg => {
-            cg::solve(pb, row, lambda, cg_steps, x, ws);
+        Solver::Cholesky => cholesky::solve(pb, row, lambda, x, ws),
+        Solver::Cg { steps } => {
+            cg::solve(pb, row, lambda, steps, x, ws);
             Ok(())
         }
-        SolverKind::Block => block::solve(pb, row, lambda, block_size, x, ws),
+        Solver::Block { size } => block::solve(pb, row, lambda, size, x, ws),
     }
+}
+
+/// Form and factor the exact system `A_u` of a (non-empty) row, leaving
+/// `b_u = Σ c p y` (`f32`) in the workspace: what the Cholesky solve,
+/// explanations and the tower id rows share.
+pub(crate) fn factor_row(
+    pb: &RowProblem<'_>,
+    row: RowView<'_>,
+    lambda: f32,
+    ws: &mut Workspace,
+) -> Result<(), NotPositivePivot> {
+    ws.prepare(row, pb);
+    cholesky::factor(pb, row, lambda, ws)
 }
 
 #[cfg(test)]
@@ -447,40 +384,23 @@ mod tests {
                 let want = oracle(&fixed, &idx, &vals, weighting, alpha0, lambda);
                 let mut ws = Workspace::new(k);
                 let mut chol = vec![0.3f32; k];
-                solve_row(
-                    SolverKind::Cholesky,
-                    &pb,
-                    row,
-                    lambda,
-                    1,
-                    k,
-                    &mut chol,
-                    &mut ws,
-                )
-                .unwrap();
+                solve_row(Solver::Cholesky, &pb, row, lambda, &mut chol, &mut ws).unwrap();
                 let e = max_rel_err(&chol, &want);
                 assert!(e < 2e-3, "cholesky k={k} nnz={nnz} {kind}: rel err {e}");
                 // Block with b = k is one exact solve.
                 let mut blk = vec![0.0f32; k];
-                solve_row(SolverKind::Block, &pb, row, lambda, 1, k, &mut blk, &mut ws).unwrap();
+                let full = Solver::Block { size: k };
+                solve_row(full, &pb, row, lambda, &mut blk, &mut ws).unwrap();
                 let e = max_rel_err(&blk, &want);
                 assert!(e < 2e-3, "block b=k k={k} nnz={nnz} {kind}: rel err {e}");
                 // Smaller blocks and CG converge to it when repeated.
                 let mut blk = vec![0.0f32; k];
                 let mut cg = vec![0.0f32; k];
                 for _ in 0..60 {
-                    solve_row(
-                        SolverKind::Block,
-                        &pb,
-                        row,
-                        lambda,
-                        1,
-                        3.min(k),
-                        &mut blk,
-                        &mut ws,
-                    )
-                    .unwrap();
-                    solve_row(SolverKind::Cg, &pb, row, lambda, 3, k, &mut cg, &mut ws).unwrap();
+                    let small = Solver::Block { size: 3.min(k) };
+                    solve_row(small, &pb, row, lambda, &mut blk, &mut ws).unwrap();
+                    let cg3 = Solver::Cg { steps: 3 };
+                    solve_row(cg3, &pb, row, lambda, &mut cg, &mut ws).unwrap();
                 }
                 let e = max_rel_err(&blk, &want);
                 assert!(e < 5e-3, "block b=3 k={k} nnz={nnz} {kind}: rel err {e}");
@@ -507,7 +427,7 @@ mod cache_tests {
             epsilon: 1.0,
             target: Target::One,
         };
-        for (solver, k, block) in [(SolverKind::Cholesky, 12, 12), (SolverKind::Block, 12, 5)] {
+        for (solver, k) in [(Solver::Cholesky, 12), (Solver::Block { size: 5 }, 12)] {
             let mut shared = Workspace::new(k);
             for seed in 0..3u64 {
                 let fixed = Factors::random_normal(50, k, 0.3, 100 + seed);
@@ -526,9 +446,9 @@ mod cache_tests {
                     };
                     let mut a = vec![0.1f32; k];
                     let mut b = a.clone();
-                    solve_row(solver, &pb, row, 0.2, 3, block, &mut a, &mut shared).unwrap();
+                    solve_row(solver, &pb, row, 0.2, &mut a, &mut shared).unwrap();
                     let mut fresh = Workspace::new(k);
-                    solve_row(solver, &pb, row, 0.2, 3, block, &mut b, &mut fresh).unwrap();
+                    solve_row(solver, &pb, row, 0.2, &mut b, &mut fresh).unwrap();
                     assert_eq!(a, b, "{solver} seed {seed}");
                 }
             }

@@ -56,8 +56,8 @@
 //! time); the sums over a feature's entities run in parallel over fixed
 //! chunks added in a fixed order. Id rows never share an entity, so they are
 //! updated all in parallel after the attributes. Results are bit-identical
-//! whatever the number of threads. `Params::solver`, `cg_steps` and
-//! `block_size` are not used: every feature row is solved exactly.
+//! whatever the number of threads. `Params::solver` is not used: every
+//! feature row is solved exactly.
 //!
 //! ```
 //! use ials::towers::{Features, TowerParams};
@@ -84,14 +84,16 @@
 //! ```
 
 mod features;
+mod icd;
 mod model;
 mod saved;
+mod side;
 mod train;
 
 pub use features::{Features, FeaturesBuilder};
 pub use model::TowerModel;
 pub use saved::AttributeTower;
-pub use train::{feature_gramian, projected_gramian, TowerTrainer};
+pub use train::TowerTrainer;
 
 use serde::{Deserialize, Serialize};
 
@@ -101,24 +103,9 @@ use crate::error::{Error, Result};
 #[allow(unused_imports)] // used by the docs
 use crate::params::Params;
 
-/// One of the two towers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Tower {
-    /// The user tower (`x_u = Aᵀ f_u`).
-    User,
-    /// The item tower (`y_i = Bᵀ g_i`).
-    Item,
-}
-
-impl Tower {
-    /// `"user"` or `"item"`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Tower::User => "user",
-            Tower::Item => "item",
-        }
-    }
-}
+/// One of the two towers: the user tower (`x_u = Aᵀ f_u`) or the item
+/// tower (`y_i = Bᵀ g_i`).
+pub use crate::model::Side as Tower;
 
 /// Settings of the towers on top of [`Params`]. Build with
 /// [`TowerParams::builder`].
@@ -216,6 +203,6 @@ impl TowerParams {
             Tower::User => self.user_feature_reg,
             Tower::Item => self.item_feature_reg,
         }
-        .unwrap_or(params.regularization)
+        .unwrap_or(params.regularization())
     }
 }

@@ -3,14 +3,14 @@
 
 use sprs::CsMatI;
 
-use super::train::Side;
+use super::side::Side;
 use super::{Tower, TowerParams};
 use crate::data::interactions::sparse_row;
 use crate::data::{IdMap, SparseMatrix};
 use crate::factors::Factors;
 use crate::model::Model;
 use crate::params::Params;
-use crate::train::IterationReport;
+use crate::report::IterationReport;
 
 /// Fitted linear towers: `x_u = Aᵀ f_u`, `y_i = Bᵀ g_i`.
 ///

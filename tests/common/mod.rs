@@ -32,7 +32,7 @@ pub fn tiny(m: usize, n: usize, density: f64, seed: u64) -> Interactions {
 /// Dense weights W (c on observed pairs, α0 elsewhere) and targets P.
 pub fn dense(params: &Params, data: &Interactions) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let (m, n) = (data.n_users(), data.n_items());
-    let a0 = params.unobserved_weight as f64;
+    let a0 = params.unobserved_weight() as f64;
     let mut w = vec![vec![a0; n]; m];
     let mut p = vec![vec![0.0; n]; m];
     let wt = params.weighting();
@@ -51,11 +51,11 @@ fn dotf(a: &[f32], b: &[f32]) -> f64 {
 /// λ_u and λ_i as the definition gives them.
 pub fn lambdas(params: &Params, data: &Interactions) -> (Vec<f64>, Vec<f64>) {
     let (m, n) = (data.n_users(), data.n_items());
-    let a0 = params.unobserved_weight as f64;
-    let nu = params.reg_exponent as f64;
-    let lam = params.regularization as f64;
+    let a0 = params.unobserved_weight() as f64;
+    let nu = params.reg_exponent() as f64;
+    let lam = params.regularization() as f64;
     let f = |count: usize, other: usize| {
-        let base = if params.reg_include_unobserved {
+        let base = if params.reg_include_unobserved() {
             count as f64 + a0 * other as f64
         } else {
             count as f64

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
-use ials::{ConfidenceKind, Factors, Interactions, Params, SolverKind, SynthConfig};
+use ials::{ConfidenceKind, Factors, Interactions, Params, Solver, SolverKind, SynthConfig};
 use serde_json::json;
 
 #[derive(clap::Args, Debug)]
@@ -227,23 +227,16 @@ fn cpu_ghz() -> Option<f64> {
 }
 
 /// Nominal flops of one iteration (both half-sweeps); see the module docs.
-pub fn flops_per_iteration(
-    solver: SolverKind,
-    nnz: usize,
-    rows: usize,
-    k: usize,
-    cg_steps: usize,
-    block: usize,
-) -> f64 {
+pub fn flops_per_iteration(solver: Solver, nnz: usize, rows: usize, k: usize) -> f64 {
     let (s, r, k) = (nnz as f64, rows as f64, k as f64);
     match solver {
-        SolverKind::Cholesky => s * (k * k + 3.0 * k) + r * (k * k * k / 3.0 + 2.0 * k * k),
-        SolverKind::Cg => {
-            let st = cg_steps as f64 + 1.0;
+        Solver::Cholesky => s * (k * k + 3.0 * k) + r * (k * k * k / 3.0 + 2.0 * k * k),
+        Solver::Cg { steps } => {
+            let st = steps as f64 + 1.0;
             s * (4.0 * k * st + 2.0 * k) + r * st * 2.0 * k * k
         }
-        SolverKind::Block => {
-            let b = block as f64;
+        Solver::Block { size } => {
+            let b = size as f64;
             s * (k * (b + 1.0) + 8.0 * k) + r * (k * b * b / 3.0 + 2.0 * k * b + 4.0 * k * k)
         }
     }
@@ -303,15 +296,11 @@ pub fn run(a: Args) -> Result<()> {
     let secs: Vec<f64> = hist.iter().map(|r| r.seconds).collect();
     let per_iter = secs.iter().sum::<f64>() / secs.len().max(1) as f64;
     let best = secs.iter().cloned().fold(f64::INFINITY, f64::min);
-    let block = params.effective_block_size();
-    let flops = flops_per_iteration(
-        a.solver,
-        data.nnz(),
-        data.n_users() + data.n_items(),
-        a.factors,
-        a.cg_steps,
-        block,
-    );
+    let block = a
+        .block_size
+        .unwrap_or(a.factors.min(ials::params::defaults::MAX_BLOCK_SIZE));
+    let rows = data.n_users() + data.n_items();
+    let flops = flops_per_iteration(params.solver(), data.nnz(), rows, a.factors);
     let peak = cpu_ghz().map(|g| g * a.threads as f64 * 32.0);
     let mut out = json!({
         "system": "ials",
@@ -327,7 +316,7 @@ pub fn run(a: Args) -> Result<()> {
         "block_size": block,
         "confidence": a.confidence.to_string(),
         "alpha": a.alpha,
-        "init": match a.init_uniform { Some(s) => format!("uniform[0,{s})"), None => format!("normal(0,{})", params.effective_init_std()) },
+        "init": match a.init_uniform { Some(s) => format!("uniform[0,{s})"), None => format!("normal(0,{})", params.init_std()) },
         "regularization": a.regularization,
         "unobserved_weight": a.unobserved_weight,
         "load_s": load_s,

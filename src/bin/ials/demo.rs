@@ -57,11 +57,11 @@ pub fn run(a: Args) -> Result<()> {
         .check()?;
     println!(
         "fit: k={} solver={} confidence=log alpha={} lambda={} alpha0={}",
-        params.factors,
-        params.solver,
-        params.alpha,
-        params.regularization,
-        params.unobserved_weight
+        params.factors(),
+        params.solver(),
+        params.alpha(),
+        params.regularization(),
+        params.unobserved_weight()
     );
     println!(
         "{:>4} {:>14} {:>14} {:>14} {:>14} {:>8}",

@@ -193,7 +193,7 @@ pub fn run(a: Args) -> Result<()> {
         ProgressBar::hidden()
     } else {
         let pb = ProgressBar::with_draw_target(
-            Some(params.iterations as u64),
+            Some(params.iterations() as u64),
             ProgressDrawTarget::stderr(),
         );
         pb.set_style(

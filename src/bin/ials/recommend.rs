@@ -134,7 +134,7 @@ pub fn run(a: Args) -> Result<()> {
             let x = model.user_factors().gather(&users);
             common::write_output(&a.output, |w| {
                 w.write_all(b"user,item,rank,score\n")?;
-                model.recommend_rows::<std::io::Error, _, _>(
+                model.recommend_rows::<std::io::Error>(
                     &x,
                     |r| model.user_history(users[r] as usize).indices,
                     a.k,
@@ -170,7 +170,7 @@ pub fn write_all(
     w: &mut dyn Write,
 ) -> std::io::Result<()> {
     w.write_all(b"user,item,rank,score\n")?;
-    model.recommend_all::<std::io::Error, _>(k, filter, |u, list| {
+    model.recommend_all::<std::io::Error>(k, filter, |u, list| {
         common::write_ranked(w, model.users().id(u as u32), list, model.items())
     })
 }
@@ -229,7 +229,7 @@ fn recommend_featured(
     }
     common::write_output(&a.output, |w| {
         w.write_all(b"user,item,rank,score\n")?;
-        model.recommend_rows::<std::io::Error, _, _>(
+        model.recommend_rows::<std::io::Error>(
             &x,
             |e| match known[e] {
                 Some(u) => model.user_history(u as usize).indices,

@@ -5,9 +5,8 @@ use std::path::PathBuf;
 
 use anyhow::{bail, Result};
 use ials::data::read::read_id_list;
-use ials::serve::recommend::normalized;
 use ials::serve::topk::top_k_all;
-use ials::{Factors, Filter, IdMap, Model};
+use ials::{Filter, Model, Side};
 
 use crate::common;
 
@@ -47,10 +46,10 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let (kind, list, all) = if a.items.is_some() || a.all_items {
-        ("item", &a.items, a.all_items)
+    let (side, list, all) = if a.items.is_some() || a.all_items {
+        (Side::Item, &a.items, a.all_items)
     } else if a.users.is_some() || a.all_users {
-        ("user", &a.users, a.all_users)
+        (Side::User, &a.users, a.all_users)
     } else {
         bail!("give --all-items, --items FILE, --all-users or --users FILE");
     };
@@ -60,10 +59,10 @@ pub fn run(a: Args) -> Result<()> {
     common::check_output_parent(&a.output)?;
     common::init_threads(a.threads)?;
     let model = Model::load(&a.model)?;
-    let (ids, factors): (&IdMap, &Factors) = match kind {
-        "item" => (model.items(), model.item_factors()),
-        _ => (model.users(), model.user_factors()),
-    };
+    let kind = side.name();
+    let ids = model.ids(side);
+    // Unit-norm rows (cosine), cached by the model.
+    let nf = model.unit_factors(side);
     let mut filter = Filter::new();
     if let Some(p) = &a.exclude {
         filter = filter.exclude(read_id_list(p, ids, kind)?);
@@ -71,18 +70,17 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(p) = &a.candidates {
         filter = filter.candidates(read_id_list(p, ids, kind)?);
     }
-    let allowed = filter.allowed_targets(factors.rows(), kind)?;
+    let allowed = filter.allowed_targets(nf.rows(), kind)?;
     let queries: Vec<u32> = match list {
         Some(p) if !all => read_id_list(p, ids, kind)?,
-        _ => (0..factors.rows() as u32).collect(),
+        _ => (0..nf.rows() as u32).collect(),
     };
-    let nf = normalized(factors);
     let q = nf.gather(&queries);
     common::write_output(&a.output, |w| {
         writeln!(w, "{kind},similar,rank,score")?;
         top_k_all::<_, _, std::io::Error>(
             &q,
-            &nf,
+            nf,
             allowed,
             a.k,
             |r, j| j == queries[r],
