@@ -20,11 +20,14 @@
 //! positive's other copies are removed from the sum instead.
 
 use matrixmultiply::sgemm;
+
+use crate::linalg::exp_shift_dot;
 use rayon::prelude::*;
 
-/// Rows of output computed by one sgemm call (fixed, so results do not
-/// depend on the thread count).
-const CHUNK: usize = 32;
+/// Row blocks of a product are multiples of this. Each output element is
+/// one sgemm dot product in a fixed order whatever the row blocking, so the
+/// results do not depend on the thread count (tested).
+const CHUNK: usize = 8;
 
 /// One batch, reduced to distinct users and items.
 #[derive(Clone, Debug, Default)]
@@ -186,11 +189,14 @@ pub(crate) fn gemm_rows(
         c[..rows * cols].fill(0.0);
         return;
     }
+    let per = rows
+        .div_ceil(rayon::current_num_threads())
+        .next_multiple_of(CHUNK);
     c[..rows * cols]
-        .par_chunks_mut(CHUNK * cols)
+        .par_chunks_mut(per * cols)
         .enumerate()
         .for_each(|(ci, cc)| {
-            let r0 = ci * CHUNK;
+            let r0 = ci * per;
             let m = cc.len() / cols;
             // SAFETY: the strides describe matrices inside the slices: A has
             // `rows` rows of `inner` entries at (rsa, csa), B `inner x cols` at
@@ -241,74 +247,53 @@ pub fn softmax(b: &Batch, x: &[f32], y: &[f32], k: usize, tau: f32) -> (f64, Vec
     gemm_rows(du, k, di, x, k, 1, y, 1, k, &mut s);
     let inv_b = 1.0 / b.len() as f64;
     let inv_tau = 1.0 / tau;
-    // Each user row turns its logits into gradients (w.r.t. s) in place.
+    // Each user row turns its logits into gradients (w.r.t. s) in place;
+    // `w` is the row's column weights: the multiplicity, 0 where masked.
     let losses: Vec<f64> = s
         .par_chunks_mut(di)
         .enumerate()
-        .map(|(u, row)| {
-            let masked = &b.mask[b.mask_ptr[u]..b.mask_ptr[u + 1]];
-            let mut mx = f32::NEG_INFINITY;
-            for (d, v) in row.iter_mut().enumerate() {
-                *v = *v * inv_tau - b.logq[d];
-                mx = mx.max(*v);
-            }
-            // e_d = exp(s'_ud − max), kept as f64 for the sums.
-            let mut z_base = 0.0f64;
-            let mut mi = 0;
-            let mut e = Vec::with_capacity(di);
-            for (d, &v) in row.iter().enumerate() {
-                let ed = ((v - mx) as f64).exp();
-                e.push(ed);
-                if mi < masked.len() && masked[mi] as usize == d {
-                    mi += 1;
-                } else {
-                    z_base += b.counts[d] as f64 * ed;
+        .map_init(
+            || (vec![0.0f32; di], Vec::new()),
+            |(w, pos), (u, row)| {
+                let mut mx = f32::NEG_INFINITY;
+                for (v, &q) in row.iter_mut().zip(&b.logq) {
+                    *v = *v * inv_tau - q;
+                    mx = mx.max(*v);
                 }
-            }
-            let is_masked = |d: usize| masked.binary_search(&(d as u32)).is_ok();
-            let mut loss = 0.0f64;
-            let mut r_sum = 0.0f64; // Σ_b r_b / denom_b
-            let rows = &b.rows_of[b.row_ptr[u]..b.row_ptr[u + 1]];
-            let mut denoms = Vec::with_capacity(rows.len());
-            for &r in rows {
-                let (_, d) = b.pairs[r as usize];
-                let d = d as usize;
-                let own = if is_masked(d) {
-                    0.0
-                } else {
-                    b.counts[d] as f64 * e[d]
-                };
-                let denom = z_base - own + e[d];
-                let rb = b.weight[r as usize] as f64;
-                loss -= rb * ((row[d] - mx) as f64 - denom.ln());
-                r_sum += rb / denom;
-                denoms.push(denom);
-            }
-            // Gradient with respect to s' (then s = s'·τ... chain: ∂s'/∂s = 1/τ).
-            for (d, v) in row.iter_mut().enumerate() {
-                let w = if is_masked(d) {
-                    0.0
-                } else {
-                    b.counts[d] as f64
-                };
-                *v = (w * e[d] * r_sum * inv_b) as f32;
-            }
-            for (&r, &denom) in rows.iter().zip(&denoms) {
-                let (_, d) = b.pairs[r as usize];
-                let d = d as usize;
-                let rb = b.weight[r as usize] as f64;
-                let w = if is_masked(d) {
-                    0.0
-                } else {
-                    b.counts[d] as f64
-                };
-                row[d] += ((e[d] * (rb / denom) * (1.0 - w) - rb) * inv_b) as f32;
-            }
-            for v in row.iter_mut() {
-                *v *= inv_tau;
-            }
-            loss * inv_b
-        })
+                w.copy_from_slice(&b.counts);
+                for &m in &b.mask[b.mask_ptr[u]..b.mask_ptr[u + 1]] {
+                    w[m as usize] = 0.0;
+                }
+                // The row's positives: (row, column, s' − max).
+                let rows = &b.rows_of[b.row_ptr[u]..b.row_ptr[u + 1]];
+                pos.clear();
+                pos.extend(rows.iter().map(|&r| {
+                    let d = b.pairs[r as usize].1 as usize;
+                    (r as usize, d, row[d] - mx)
+                }));
+                let z_base = exp_shift_dot(row, w, mx) as f64;
+                let mut loss = 0.0f64;
+                let mut r_sum = 0.0f64; // Σ_b r_b / denom_b
+                let mut adjust = Vec::with_capacity(pos.len());
+                for &(r, d, sd) in pos.iter() {
+                    let (ed, wd) = (row[d] as f64, w[d] as f64);
+                    let denom = z_base - wd * ed + ed;
+                    let rb = b.weight[r] as f64;
+                    loss -= rb * (sd as f64 - denom.ln());
+                    r_sum += rb / denom;
+                    // The positive's own copy: weight 1 instead of w_d, minus the target.
+                    adjust.push((d, ((ed * (rb / denom) * (1.0 - wd) - rb) * inv_b) as f32));
+                }
+                let coef = (r_sum * inv_b) as f32 * inv_tau;
+                for (v, &wv) in row.iter_mut().zip(w.iter()) {
+                    *v *= wv * coef;
+                }
+                for (d, a) in adjust {
+                    row[d] += a * inv_tau;
+                }
+                loss * inv_b
+            },
+        )
         .collect();
     let loss = losses.iter().sum();
     let (dx, dy) = output_grads(&s, x, y, du, di, k);
