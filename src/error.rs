@@ -194,6 +194,16 @@ pub enum Error {
         /// The offending value.
         value: f32,
     },
+    /// A two-tower setting out of its range (see [`crate::neural::TwoTowerParams`]).
+    #[error("{name} must be {requirement}, got {value}")]
+    InvalidSetting {
+        /// The setting, as named on the command line without dashes.
+        name: &'static str,
+        /// What it must be.
+        requirement: &'static str,
+        /// The value given.
+        value: String,
+    },
     /// A tower with no feature at all: every embedding of that side would be 0.
     #[error(
         "the {side} tower has no features: give {side} features or turn {side} id features on"

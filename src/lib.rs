@@ -61,6 +61,7 @@ pub mod gramian;
 pub mod io;
 pub mod linalg;
 pub mod model;
+pub mod neural;
 pub mod params;
 pub mod report;
 pub mod serve;
