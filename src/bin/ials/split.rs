@@ -12,15 +12,15 @@ pub struct Args {
     /// Interactions (user,item[,value]) and their layout.
     #[command(flatten)]
     input: crate::common::Input,
+    /// holdout (a fraction per user), leave-k-out, strong (held-out users), or
+    /// liang2018 (Liang et al. 2018 filters, then validation and test users).
+    #[arg(long, default_value = "holdout")]
+    method: String,
     /// Output directory: train.csv, test.csv (strong: also fold_in.csv;
     /// liang2018: train, validation_fold_in, validation_eval, test_fold_in,
     /// test_eval .csv and liang2018.json).
     #[arg(long)]
     output: PathBuf,
-    /// holdout (a fraction per user), leave-k-out, strong (held-out users), or
-    /// liang2018 (Liang et al. 2018 filters, then validation and test users).
-    #[arg(long, default_value = "holdout")]
-    method: String,
     /// Fraction of each user's (holdout) or held-out user's (strong) items to test.
     #[arg(long, default_value_t = 0.2)]
     fraction: f64,
