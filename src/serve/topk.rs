@@ -555,7 +555,14 @@ mod tests {
                     lists: (0..m).map(|_| TopK::new(9)).collect(),
                     pad: Vec::new(),
                 };
-                dispatch(kernel, &x, 0, m, &packed, &excluded, &mut st);
+                let job = Job {
+                    queries: &x,
+                    q0: 0,
+                    q1: m,
+                    targets: &packed,
+                    excluded: &excluded,
+                };
+                dispatch(kernel, &job, &mut st);
                 st.lists.into_iter().map(TopK::into_vec).collect::<Vec<_>>()
             };
             let portable = run("portable");

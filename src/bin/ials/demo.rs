@@ -72,7 +72,7 @@ pub fn run(a: Args) -> Result<()> {
     let ours = evaluate_scorer(&train, &test, k, |u, out| {
         let xu = model.user_factors().row(u);
         for (i, o) in out.iter_mut().enumerate() {
-            *o = ials::linalg::dot(xu, model.item_factors().row(i));
+            *o = ials::internals::linalg::dot(xu, model.item_factors().row(i));
         }
     });
     let popularity: Vec<f32> = (0..train.n_items())
