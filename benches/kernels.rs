@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ials::confidence::{ConfidenceKind, Target, Weighting};
-use ials::linalg;
-use ials::solver::{solve_row, RowProblem, Workspace};
+use ials::internals::linalg;
+use ials::internals::solver::{solve_row, RowProblem, Workspace};
 use ials::{Factors, Gramian, Params, RowView, Solver, SolverKind, SynthConfig};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;

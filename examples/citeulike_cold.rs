@@ -26,7 +26,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use ials::eval::{evaluate_scorer, random_holdout, recall_at_k};
-use ials::linalg::dot;
+use ials::internals::linalg::dot;
 use ials::towers::{Features, Tower, TowerParams};
 use ials::{ConfidenceKind, Interactions, InteractionsBuilder, Model, Params, SolverKind};
 use rand::seq::SliceRandom;

@@ -20,7 +20,7 @@ use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 
 use ials::eval::{evaluate_scorer, random_holdout, recall_at_k};
-use ials::linalg::dot;
+use ials::internals::linalg::dot;
 use ials::towers::{Features, Tower, TowerParams};
 use ials::{Interactions, InteractionsBuilder, Model, Params, SolverKind};
 use rand::seq::SliceRandom;

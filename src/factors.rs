@@ -12,7 +12,34 @@ pub struct Factors {
     data: Vec<f32>,
 }
 
+/// A borrowed `nalgebra` view of [`Factors`] (`rows x k`, row-major strides).
+pub type FactorsView<'a> = nalgebra::DMatrixView<'a, f32, nalgebra::Dyn, nalgebra::Dyn>;
+
 impl Factors {
+    /// The factors as an `nalgebra` matrix view (`rows x k`, no copy), for
+    /// dense algebra in tests and analysis (`x.as_matrix().transpose() *
+    /// y.as_matrix()`).
+    pub fn as_matrix(&self) -> FactorsView<'_> {
+        use nalgebra::Dyn;
+        if self.data.is_empty() {
+            // nalgebra checks the slice length against the strides.
+            return FactorsView::from_slice_with_strides_generic(
+                &[],
+                Dyn(self.rows),
+                Dyn(self.k),
+                Dyn(0),
+                Dyn(0),
+            );
+        }
+        FactorsView::from_slice_with_strides_generic(
+            &self.data,
+            Dyn(self.rows),
+            Dyn(self.k),
+            Dyn(self.k),
+            Dyn(1),
+        )
+    }
+
     /// All zeros.
     pub fn zeros(rows: usize, k: usize) -> Self {
         Factors {
@@ -107,5 +134,31 @@ impl Factors {
     /// True if every entry is finite.
     pub fn all_finite(&self) -> bool {
         self.data.iter().all(|v| v.is_finite())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn matrix_view_reads_the_rows() {
+        let f = Factors::random_normal(5, 3, 1.0, 7);
+        let m = f.as_matrix();
+        assert_eq!(m.shape(), (5, 3));
+        for r in 0..5 {
+            for c in 0..3 {
+                assert_eq!(m[(r, c)], f.row(r)[c]);
+            }
+        }
+        // XᵀX through nalgebra equals the Gramian's definition.
+        let g = m.transpose() * m;
+        for a in 0..3 {
+            for b in 0..3 {
+                let want: f32 = (0..5).map(|r| f.row(r)[a] * f.row(r)[b]).sum();
+                approx::assert_relative_eq!(g[(a, b)], want, max_relative = 1e-5);
+            }
+        }
+        assert_eq!(Factors::zeros(0, 4).as_matrix().shape(), (0, 4));
     }
 }

@@ -41,8 +41,10 @@
 //! - [`data`]: [`Interactions`] (CSR + transpose) and [`IdMap`].
 //! - [`params`]: [`Params`], checked once by [`ParamsBuilder::check`].
 //! - [`confidence`]: `r -> (c, p)`: linear, log, as-given; target 1 or 1/c.
-//! - [`solver`]: the row solvers (Cholesky, CG, iALS++ blocks).
-//! - [`train`]: the sweep loop, the loss and its parts, callbacks.
+//! - [`train`]: the one training loop ([`Trainer`], `drive`), plain iALS,
+//!   the loss; [`report`]: the loss in parts and the per-iteration report.
+//! - [`internals`]: the row solvers (Cholesky, CG, iALS++ blocks), the
+//!   normal equations they share, and the SIMD kernels.
 //! - [`model`]: the fitted [`Model`].
 //! - [`serve`]: filtered and all-user recommendations (blocked top-k),
 //!   similar items/users, fold-in, explanations, `partial_fit`.
@@ -59,21 +61,34 @@ pub mod eval;
 pub mod factors;
 pub mod gramian;
 pub mod io;
+#[doc(hidden)] // public as `internals::linalg`
 pub mod linalg;
 pub mod model;
 pub mod neural;
 pub mod params;
 pub mod report;
 pub mod serve;
+#[doc(hidden)] // public as `internals::solver`
 pub mod solver;
 pub mod synth;
 pub mod towers;
 pub mod train;
 
+/// Kernels and row solvers, exposed for benchmarks, tests and experiments:
+/// the SIMD kernels ([`linalg`](crate::internals::linalg), one runtime
+/// level honouring `IALS_SIMD`) and the row solvers with their per-thread
+/// workspace and the normal equations
+/// ([`solver`](crate::internals::solver)). Not a stable API: fit through
+/// [`Params`] and serve through [`Model`].
+pub mod internals {
+    pub use crate::linalg;
+    pub use crate::solver;
+}
+
 pub use confidence::{ConfidenceKind, Target, Weighting};
 pub use data::{IdMap, Interactions, InteractionsBuilder, RowView, SparseMatrix};
 pub use error::{Error, Result};
-pub use factors::Factors;
+pub use factors::{Factors, FactorsView};
 pub use gramian::Gramian;
 pub use model::{Model, Side};
 pub use params::{Params, ParamsBuilder, SolverKind};

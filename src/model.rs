@@ -20,13 +20,13 @@ use crate::params::Params;
 use crate::report::IterationReport;
 use crate::serve::topk::score;
 
-/// One side of the interaction matrix.
+/// One side of the interaction matrix (`User = 0`, `Item = 1`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Side {
     /// Users (rows).
-    User,
+    User = 0,
     /// Items (columns).
-    Item,
+    Item = 1,
 }
 
 impl Side {
@@ -60,16 +60,12 @@ struct Caches {
 pub struct Model {
     /// The checked params of the fit.
     params: Params,
-    /// External ids of the rows of `X`.
-    users: IdMap,
-    /// External ids of the rows of `Y`.
-    items: IdMap,
+    /// External ids of the users and of the items (indexed by [`Side`]).
+    ids: [IdMap; 2],
     /// User-major raw values (what `exclude_seen` and fold-in read).
     train: SparseMatrix,
-    /// `X`.
-    user_factors: Factors,
-    /// `Y`.
-    item_factors: Factors,
+    /// `X` and `Y` (indexed by [`Side`]).
+    factors: [Factors; 2],
     /// One report per iteration.
     history: Vec<IterationReport>,
     /// Derived from the factors; cleared whenever they change.
@@ -108,11 +104,9 @@ impl Model {
     ) -> Self {
         Model {
             params,
-            users,
-            items,
+            ids: [users, items],
             train,
-            user_factors,
-            item_factors,
+            factors: [user_factors, item_factors],
             history,
             caches: Caches::default(),
         }
@@ -120,7 +114,7 @@ impl Model {
 
     /// Replace the factors (same shapes) and clear every cache.
     pub fn set_factors(&mut self, user_factors: Factors, item_factors: Factors) -> Result<()> {
-        let (x, y) = (&self.user_factors, &self.item_factors);
+        let [x, y] = &self.factors;
         if (
             user_factors.rows(),
             user_factors.k(),
@@ -140,8 +134,7 @@ impl Model {
                 y.k()
             )));
         }
-        self.user_factors = user_factors;
-        self.item_factors = item_factors;
+        self.factors = [user_factors, item_factors];
         self.caches = Caches::default();
         Ok(())
     }
@@ -153,17 +146,17 @@ impl Model {
 
     /// User ids in row order.
     pub fn users(&self) -> &IdMap {
-        &self.users
+        self.ids(Side::User)
     }
 
     /// Item ids in row order.
     pub fn items(&self) -> &IdMap {
-        &self.items
+        self.ids(Side::Item)
     }
 
     /// The ids of one side.
     pub fn ids(&self, side: Side) -> &IdMap {
-        side.pick(&self.users, &self.items)
+        &self.ids[side as usize]
     }
 
     /// The user-major training matrix (raw values).
@@ -178,17 +171,17 @@ impl Model {
 
     /// `X`, one row per user.
     pub fn user_factors(&self) -> &Factors {
-        &self.user_factors
+        self.factors(Side::User)
     }
 
     /// `Y`, one row per item.
     pub fn item_factors(&self) -> &Factors {
-        &self.item_factors
+        self.factors(Side::Item)
     }
 
     /// The factors of one side.
     pub fn factors(&self, side: Side) -> &Factors {
-        side.pick(&self.user_factors, &self.item_factors)
+        &self.factors[side as usize]
     }
 
     /// One report per iteration run.
@@ -200,14 +193,14 @@ impl Model {
     pub fn item_gramian(&self) -> &Gramian {
         self.caches
             .item_gram
-            .get_or_init(|| Gramian::of(&self.item_factors))
+            .get_or_init(|| Gramian::of(self.item_factors()))
     }
 
     /// `H = XᵀX`, computed once and cached.
     pub fn user_gramian(&self) -> &Gramian {
         self.caches
             .user_gram
-            .get_or_init(|| Gramian::of(&self.user_factors))
+            .get_or_init(|| Gramian::of(self.user_factors()))
     }
 
     /// The factors of one side with rows scaled to unit norm (cosine
@@ -219,16 +212,16 @@ impl Model {
 
     /// Number of users.
     pub fn n_users(&self) -> usize {
-        self.user_factors.rows()
+        self.user_factors().rows()
     }
 
     /// Number of items.
     pub fn n_items(&self) -> usize {
-        self.item_factors.rows()
+        self.item_factors().rows()
     }
 
     /// `x_u · y_i`.
     pub fn score(&self, u: usize, i: usize) -> f32 {
-        dot(self.user_factors.row(u), self.item_factors.row(i))
+        dot(self.user_factors().row(u), self.item_factors().row(i))
     }
 }

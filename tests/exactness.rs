@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ials::solver::{solve_row, RowProblem, Workspace};
+use ials::internals::solver::{solve_row, RowProblem, Workspace};
 use ials::train::{initial_factors, loss};
 use ials::{Factors, Gramian, Params, Solver, SolverKind};
 

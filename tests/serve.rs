@@ -3,9 +3,9 @@
 
 use std::cmp::Ordering;
 
+use ials::internals::solver::{solve_row, RowProblem, Workspace};
 use ials::serve::topk::score;
 use ials::serve::{recommend_history, Filter, UpdateOptions};
-use ials::solver::{solve_row, RowProblem, Workspace};
 use ials::{
     ConfidenceKind, Factors, Gramian, IdMap, Interactions, Model, Params, Side, Solver, SolverKind,
     SynthConfig, Target,
@@ -370,7 +370,7 @@ fn explain_contributions_sum_to_the_resolved_score() {
             e.score
         );
         let stored = e.model_score.unwrap() as f64;
-        assert!((e.score - stored).abs() < 1e-4 * (1.0 + stored.abs()));
+        approx::assert_abs_diff_eq!(e.score, stored, epsilon = 1e-4 * (1.0 + stored.abs()));
         assert_eq!(e.contributions.len(), model.user_history(u).len());
         assert!(
             e.contributions.windows(2).all(|w| w[0].1 >= w[1].1),
@@ -386,7 +386,7 @@ fn explain_contributions_sum_to_the_resolved_score() {
         &model.fold_in_user(&h).unwrap(),
         model.item_factors().row(5),
     ) as f64;
-    assert!((e.score - want).abs() < 1e-4 * (1.0 + want.abs()));
+    approx::assert_abs_diff_eq!(e.score, want, epsilon = 1e-4 * (1.0 + want.abs()));
 }
 
 #[test]

@@ -254,7 +254,7 @@ fn id_only_towers_reproduce_plain_ials() {
             // The factors agree bit for bit (below); the towers sum the
             // regularization part in another order, so losses agree to
             // rounding.
-            assert!((lp - lt).abs() <= 1e-6 * lp.abs(), "iter {}", p.iteration);
+            approx::assert_relative_eq!(lp, lt, max_relative = 1e-6);
             for (a, b) in [
                 (p.loss.observed, t.loss.observed),
                 (p.loss.unobserved, t.loss.unobserved),
@@ -337,7 +337,7 @@ fn loss_parts_match_the_dense_objective() {
         let d = dense(&params, &data, &tr);
         let l = report.loss.total();
         println!("loss {l} dense {}", d.loss);
-        assert!((l - d.loss).abs() <= 1e-4 * d.loss, "{l} vs {}", d.loss);
+        approx::assert_relative_eq!(l, d.loss, max_relative = 1e-4);
     }
 }
 

@@ -33,25 +33,29 @@ impl Ptr {
     }
 }
 
-/// `C (m x n) += alpha · A (m x k) · B (k x n)` with explicit strides.
+/// A strided view: element `(r, c)` at `p + r · rs + c · cs`.
+#[derive(Clone, Copy)]
+struct View {
+    p: *const f64,
+    rs: usize,
+    cs: usize,
+}
+
+/// A row-major view with row stride `rs`.
+fn row_major(p: *const f64, rs: usize) -> View {
+    View { p, rs, cs: 1 }
+}
+
+/// A transposed view: rows of the result are columns of the storage.
+fn cols(p: *const f64, cs: usize) -> View {
+    View { p, rs: 1, cs }
+}
+
+/// `C (m x n) −= A (m x k) · B (k x n)`, `C` row-major with row stride `rsc`.
 ///
 /// # Safety
 /// The pointers must address the given strided regions.
-#[allow(clippy::too_many_arguments)]
-unsafe fn gemm(
-    m: usize,
-    k: usize,
-    n: usize,
-    alpha: f64,
-    a: *const f64,
-    rsa: usize,
-    csa: usize,
-    b: *const f64,
-    rsb: usize,
-    csb: usize,
-    c: *mut f64,
-    rsc: usize,
-) {
+unsafe fn gemm_sub(m: usize, k: usize, n: usize, a: View, b: View, c: *mut f64, rsc: usize) {
     if m == 0 || n == 0 || k == 0 {
         return;
     }
@@ -61,13 +65,13 @@ unsafe fn gemm(
             m,
             k,
             n,
-            alpha,
-            a,
-            rsa as isize,
-            csa as isize,
-            b,
-            rsb as isize,
-            csb as isize,
+            -1.0,
+            a.p,
+            a.rs as isize,
+            a.cs as isize,
+            b.p,
+            b.rs as isize,
+            b.cs as isize,
             1.0,
             c,
             rsc as isize,
@@ -148,17 +152,12 @@ fn blocked_cholesky(a: &mut [f64], n: usize, nb: usize) -> Result<()> {
             // SAFETY: tile (i, j) with j > kb is written by this task only;
             // the panel column block kb is only read in this step.
             unsafe {
-                gemm(
+                gemm_sub(
                     i1 - i0,
                     k1 - k0,
                     j1 - j0,
-                    -1.0,
-                    p.get().add(i0 * n + k0),
-                    n,
-                    1,
-                    p.get().add(j0 * n + k0),
-                    1,
-                    n,
+                    row_major(p.get().add(i0 * n + k0), n),
+                    cols(p.get().add(j0 * n + k0), n),
                     p.get().add(i0 * n + j0),
                     n,
                 );
@@ -192,41 +191,19 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
                 for c in 0..m {
                     *zp.add(c * m + c) = 1.0;
                 }
+                // Row r (>= j0) of z.
+                let z_at = |r: usize| zp.add((r - j0) * m);
                 // Forward: L z = e, block by block (right-looking).
                 for &(k0, k1) in &bl[jb..] {
-                    trsm_lower(l, n, k0, k1, zp.add((k0 - j0) * m), k1 - k0, m);
-                    gemm(
-                        n - k1,
-                        k1 - k0,
-                        m,
-                        -1.0,
-                        l.add(k1 * n + k0),
-                        n,
-                        1,
-                        zp.add((k0 - j0) * m),
-                        m,
-                        1,
-                        zp.add((k1 - j0) * m),
-                        m,
-                    );
+                    trsm_lower(l, n, k0, k1, z_at(k0), m);
+                    let (a, b) = (row_major(l.add(k1 * n + k0), n), row_major(z_at(k0), m));
+                    gemm_sub(n - k1, k1 - k0, m, a, b, z_at(k1), m);
                 }
                 // Backward: Lᵀ z = y, from the last block up (left-looking).
                 for &(i0, i1) in bl[jb..].iter().rev() {
-                    gemm(
-                        i1 - i0,
-                        n - i1,
-                        m,
-                        -1.0,
-                        l.add(i1 * n + i0),
-                        1,
-                        n,
-                        zp.add((i1 - j0) * m),
-                        m,
-                        1,
-                        zp.add((i0 - j0) * m),
-                        m,
-                    );
-                    trsm_lower_t(l, n, i0, i1, zp.add((i0 - j0) * m), i1 - i0, m);
+                    let (a, b) = (cols(l.add(i1 * n + i0), n), row_major(z_at(i1), m));
+                    gemm_sub(i1 - i0, n - i1, m, a, b, z_at(i0), m);
+                    trsm_lower_t(l, n, i0, i1, z_at(i0), m);
                 }
                 // P[r][c] for r >= j1 goes to a[c][r] (strict upper).
                 for c in 0..m {
@@ -269,15 +246,8 @@ fn inverse_from_cholesky(a: &mut [f64], n: usize, nb: usize) {
 ///
 /// # Safety
 /// `l` addresses the `n x n` matrix.
-unsafe fn trsm_lower(
-    l: *const f64,
-    n: usize,
-    k0: usize,
-    k1: usize,
-    z: *mut f64,
-    t: usize,
-    m: usize,
-) {
+unsafe fn trsm_lower(l: *const f64, n: usize, k0: usize, k1: usize, z: *mut f64, m: usize) {
+    let t = k1 - k0;
     // SAFETY: the caller passes t x m elements.
     let z = unsafe { std::slice::from_raw_parts_mut(z, t * m) };
     for r in 0..k1 - k0 {
@@ -301,18 +271,10 @@ unsafe fn trsm_lower(
 ///
 /// # Safety
 /// `l` addresses the `n x n` matrix.
-unsafe fn trsm_lower_t(
-    l: *const f64,
-    n: usize,
-    k0: usize,
-    k1: usize,
-    z: *mut f64,
-    t: usize,
-    m: usize,
-) {
+unsafe fn trsm_lower_t(l: *const f64, n: usize, k0: usize, k1: usize, z: *mut f64, m: usize) {
+    let t = k1 - k0;
     // SAFETY: the caller passes t x m elements.
     let z = unsafe { std::slice::from_raw_parts_mut(z, t * m) };
-    debug_assert_eq!(t, k1 - k0);
     for r in (0..t).rev() {
         // x_r = (z_r − Σ_{q>r} L[q][r] x_q) / L[r][r]
         let (head, done) = z.split_at_mut((r + 1) * m);

@@ -15,7 +15,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::data::interactions::csr_from_triplets;
-use crate::data::Interactions;
+use crate::data::{Interactions, RowView};
 use crate::error::{Error, Result};
 
 type Triplet = (u32, u32, f32);
@@ -44,6 +44,49 @@ fn check_fraction(fraction: f64) -> Result<()> {
     Ok(())
 }
 
+/// The interactions of user `u` at positions `order[..take]` of its row to
+/// `test`, the others to `rest`.
+fn deal(
+    u: usize,
+    row: RowView<'_>,
+    order: &[usize],
+    take: usize,
+    rest: &mut Vec<Triplet>,
+    test: &mut Vec<Triplet>,
+) {
+    for (rank, &j) in order.iter().enumerate() {
+        let t = (u as u32, row.indices[j], row.values[j]);
+        if rank < take {
+            test.push(t);
+        } else {
+            rest.push(t);
+        }
+    }
+}
+
+/// Split every user's interactions: its positions are shuffled (one seeded
+/// stream, users in order), `plan(u, order)` may reorder them and returns
+/// how many go to test (the first ones).
+fn split_users(
+    data: &Interactions,
+    seed: u64,
+    mut plan: impl FnMut(usize, &mut Vec<usize>) -> usize,
+) -> Result<(Interactions, Interactions)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut train = Vec::with_capacity(data.nnz());
+    let mut test = Vec::new();
+    let mut order: Vec<usize> = Vec::new();
+    for u in 0..data.n_users() {
+        let row = data.user_row(u);
+        order.clear();
+        order.extend(0..row.len());
+        order.shuffle(&mut rng);
+        let take = plan(u, &mut order);
+        deal(u, row, &order, take, &mut train, &mut test);
+    }
+    Ok((assemble(data, train)?, assemble(data, test)?))
+}
+
 /// Random per-user holdout: for each user with at least two interactions,
 /// `round(fraction * |S_u|)` of its items (at least one, and never all) go to
 /// the test set. Both sides keep the id maps of `data`, so indices agree.
@@ -53,26 +96,7 @@ pub fn random_holdout(
     seed: u64,
 ) -> Result<(Interactions, Interactions)> {
     check_fraction(fraction)?;
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut train = Vec::with_capacity(data.nnz());
-    let mut test = Vec::new();
-    let mut order: Vec<usize> = Vec::new();
-    for u in 0..data.n_users() {
-        let row = data.user_row(u);
-        let take = holdout_count(fraction, row.len());
-        order.clear();
-        order.extend(0..row.len());
-        order.shuffle(&mut rng);
-        for (rank, &j) in order.iter().enumerate() {
-            let t = (u as u32, row.indices[j], row.values[j]);
-            if rank < take {
-                test.push(t);
-            } else {
-                train.push(t);
-            }
-        }
-    }
-    Ok((assemble(data, train)?, assemble(data, test)?))
+    split_users(data, seed, |_, order| holdout_count(fraction, order.len()))
 }
 
 #[allow(clippy::needless_range_loop)]
@@ -101,32 +125,19 @@ pub fn leave_k_out(
     }
     let indptr = data.by_user().indptr();
     let indptr = indptr.raw_storage();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut train = Vec::with_capacity(data.nnz());
-    let mut test = Vec::new();
-    let mut order: Vec<usize> = Vec::new();
-    for u in 0..data.n_users() {
-        let row = data.user_row(u);
-        let n = row.len();
-        order.clear();
-        order.extend(0..n);
-        order.shuffle(&mut rng);
+    split_users(data, seed, |u, order| {
         if let Some(ts) = timestamps {
             let base = indptr[u];
             // Latest first; the shuffle breaks ties (stable sort).
             order.sort_by_key(|&j| std::cmp::Reverse(ts[base + j]));
         }
-        let take = if n > k { k } else { 0 };
-        for (rank, &j) in order.iter().enumerate() {
-            let t = (u as u32, row.indices[j], row.values[j]);
-            if rank < take {
-                test.push(t);
-            } else {
-                train.push(t);
-            }
+        let n = order.len();
+        if n > k {
+            k
+        } else {
+            0
         }
-    }
-    Ok((assemble(data, train)?, assemble(data, test)?))
+    })
 }
 
 /// One group of held-out users: the items given to the model (fold-in) and
@@ -215,14 +226,7 @@ pub fn strong_generalization(data: &Interactions, cfg: &StrongConfig) -> Result<
         order.clear();
         order.extend(0..row.len());
         order.shuffle(&mut rng);
-        for (rank, &j) in order.iter().enumerate() {
-            let t = (u as u32, row.indices[j], row.values[j]);
-            if rank < take {
-                test.push(t);
-            } else {
-                fold.push(t);
-            }
-        }
+        deal(u, row, &order, take, fold, test);
     }
     let users_of = |g: u8| -> Vec<u32> {
         (0..data.n_users() as u32)

@@ -27,7 +27,7 @@ use crate::data::{IdMap, RowView};
 use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
-use crate::model::Model;
+use crate::model::{Model, Side};
 use crate::params::Params;
 use crate::serve::filter::Filter;
 use crate::solver::{solve_row, RowProblem, Solver, Workspace};
@@ -114,22 +114,32 @@ impl Model {
     /// # Ok::<(), ials::Error>(())
     /// ```
     pub fn fold_in_user(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
-        let (idx, val) = normalize_history(history, self.n_items(), "item")?;
-        let mut x = vec![0.0f32; self.item_factors().k()];
-        let mut ws = Workspace::new(self.item_factors().k());
+        self.fold_in(Side::User, history)
+    }
+
+    /// A new row of `side` (a user: against the items) from its history.
+    fn fold_in(&self, side: Side, history: &[(u32, f32)]) -> Result<Vec<f32>> {
+        let other = side.pick(Side::Item, Side::User);
+        let fixed = self.factors(other);
+        let (idx, val) = normalize_history(history, fixed.rows(), other.name())?;
+        let gram = side.pick(self.item_gramian(), self.user_gramian());
+        let mut x = vec![0.0f32; fixed.k()];
+        let mut ws = Workspace::new(fixed.k());
         let row = RowView {
             indices: &idx,
             values: &val,
         };
+        let new_index = self.factors(side).rows();
+        let params = self.params();
         solve_exact(
-            self.params(),
-            self.item_factors(),
-            self.item_gramian(),
+            params,
+            fixed,
+            gram,
             row,
             &mut x,
             &mut ws,
-            "user",
-            self.n_users(),
+            side.name(),
+            new_index,
         )?;
         Ok(x)
     }
@@ -155,24 +165,7 @@ impl Model {
     /// Factors of a new item from the `(user, raw value)` pairs of the users
     /// who consumed it, against the user factors and `H = XᵀX` (cached).
     pub fn fold_in_item(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
-        let (idx, val) = normalize_history(history, self.n_users(), "user")?;
-        let mut y = vec![0.0f32; self.user_factors().k()];
-        let mut ws = Workspace::new(self.user_factors().k());
-        let row = RowView {
-            indices: &idx,
-            values: &val,
-        };
-        solve_exact(
-            self.params(),
-            self.user_factors(),
-            self.user_gramian(),
-            row,
-            &mut y,
-            &mut ws,
-            "item",
-            self.n_items(),
-        )?;
-        Ok(y)
+        self.fold_in(Side::Item, history)
     }
 }
 

@@ -202,20 +202,24 @@ struct BlockState {
     pad: Vec<f32>,
 }
 
-/// The top-k of one block of queries `[q0, q1)` against all packed targets.
-#[inline(always)]
-fn run_block<const MR: usize, E, K>(
-    queries: &Factors,
+/// One block of queries `[q0, q1)` to rank against all packed targets.
+struct Job<'a, E> {
+    queries: &'a Factors,
     q0: usize,
     q1: usize,
-    targets: &Packed,
-    excluded: &E,
-    st: &mut BlockState,
-    kernel: K,
-) where
+    targets: &'a Packed,
+    excluded: &'a E,
+}
+
+/// The top-k of one block of queries against all packed targets.
+#[inline(always)]
+fn run_block<const MR: usize, E, K>(job: &Job<'_, E>, st: &mut BlockState, kernel: K)
+where
     E: Fn(usize, u32) -> bool,
     K: Fn(&[f32], &[f32], &[f32; MR], &mut [[f32; NR]; MR]) -> u32,
 {
+    let (queries, q0, q1) = (job.queries, job.q0, job.q1);
+    let (targets, excluded) = (job.targets, job.excluded);
     let k = targets.k;
     let n_panels = targets.n_panels();
     let panel_len = k * NR;
@@ -371,15 +375,8 @@ unsafe fn micro_avx2(
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn run_block_avx2<E: Fn(usize, u32) -> bool>(
-    queries: &Factors,
-    q0: usize,
-    q1: usize,
-    targets: &Packed,
-    excluded: &E,
-    st: &mut BlockState,
-) {
-    run_block::<MR_AVX2, E, _>(queries, q0, q1, targets, excluded, st, |xs, p, t, acc| {
+unsafe fn run_block_avx2<E: Fn(usize, u32) -> bool>(job: &Job<'_, E>, st: &mut BlockState) {
+    run_block::<MR_AVX2, E, _>(job, st, |xs, p, t, acc| {
         // SAFETY: this function only runs when AVX2 and FMA were detected;
         // `run_block` passes slices of k · MR and k · NR floats.
         unsafe { micro_avx2(xs, p, t, acc) }
@@ -404,11 +401,7 @@ impl<E, F: FnMut(usize, &[(u32, f32)]) -> std::result::Result<(), E>> Sink<E> fo
 
 fn dispatch<E: Fn(usize, u32) -> bool>(
     kernel: &'static str,
-    queries: &Factors,
-    q0: usize,
-    q1: usize,
-    targets: &Packed,
-    excluded: &E,
+    job: &Job<'_, E>,
     st: &mut BlockState,
 ) {
     #[cfg(target_arch = "x86_64")]
@@ -416,11 +409,11 @@ fn dispatch<E: Fn(usize, u32) -> bool>(
         if kernel == "avx2+fma" {
             // SAFETY: `kernel_name` is "avx2+fma" only at a level the CPU
             // supports (`simd()` never exceeds the detected level).
-            return unsafe { run_block_avx2(queries, q0, q1, targets, excluded, st) };
+            return unsafe { run_block_avx2(job, st) };
         }
     }
     let _ = kernel;
-    run_block::<4, E, _>(queries, q0, q1, targets, excluded, st, micro_portable::<4>)
+    run_block::<4, E, _>(job, st, micro_portable::<4>)
 }
 
 /// The `k` best targets of every query row, handed to `sink(query, list)` in
@@ -476,7 +469,14 @@ where
                     let q1 = (q0 + BLOCK_QUERIES).min(m);
                     st.lists.resize_with(q1 - q0, || TopK::new(k));
                     st.lists.truncate(q1 - q0);
-                    dispatch(kernel, queries, q0, q1, &packed, &excluded, st);
+                    let job = Job {
+                        queries,
+                        q0,
+                        q1,
+                        targets: &packed,
+                        excluded: &excluded,
+                    };
+                    dispatch(kernel, &job, st);
                     let mut flat = Vec::with_capacity((q1 - q0) * k);
                     let mut lens = Vec::with_capacity(q1 - q0);
                     for l in &st.lists {
@@ -555,7 +555,14 @@ mod tests {
                     lists: (0..m).map(|_| TopK::new(9)).collect(),
                     pad: Vec::new(),
                 };
-                dispatch(kernel, &x, 0, m, &packed, &excluded, &mut st);
+                let job = Job {
+                    queries: &x,
+                    q0: 0,
+                    q1: m,
+                    targets: &packed,
+                    excluded: &excluded,
+                };
+                dispatch(kernel, &job, &mut st);
                 st.lists.into_iter().map(TopK::into_vec).collect::<Vec<_>>()
             };
             let portable = run("portable");

@@ -15,13 +15,12 @@
 //! contiguous chunk and `M` gets one register-tiled rank update a chunk.
 //! With `b = k` a pass is the exact Cholesky solve.
 
-use super::{chunk_rows, ensure_len, gather, NotPositivePivot, RowProblem, Workspace};
-use crate::data::RowView;
-use crate::linalg::{dot, gemv, gemv_n, gemv_t, rows_axpy};
+use super::{chunk_rows, ensure_len, gather, Buffers, NotPositivePivot, RowProblem, Workspace};
+use crate::linalg::{dot, gemv, gemv_n, gemv_t};
 
+/// One pass over the blocks of a prepared row (`b = Σ c p y` formed).
 pub(crate) fn solve(
     pb: &RowProblem<'_>,
-    row: RowView<'_>,
     lambda: f32,
     block_size: usize,
     x: &mut [f32],
@@ -29,28 +28,16 @@ pub(crate) fn solve(
 ) -> Result<(), NotPositivePivot> {
     let k = ws.k;
     let g = pb.gram.as_f32();
-    let Workspace {
-        cp,
-        widx,
-        wval,
-        eq,
-        v1,
-        v2,
-        v3,
-        v4,
+    let (widx, wval) = (&ws.pairs.widx, &ws.pairs.wval);
+    let (eq, bfull) = (&mut ws.eq, &ws.b);
+    let [gx, delta, gb] = &mut ws.v;
+    let Buffers {
         yhat,
         ybuf,
         zbuf,
         cbuf,
-        ..
-    } = ws;
-    let gx = v1;
-    let delta = v2;
-    let gb = v3;
-    let bfull = v4;
-    // b = Σ c p y over every non-zero; cached predictions of the weighted ones.
-    bfull.iter_mut().for_each(|v| *v = 0.0);
-    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, bfull);
+    } = &mut ws.bufs;
+    // Cached predictions of the weighted non-zeros.
     yhat.clear();
     yhat.extend(widx.iter().map(|&i| dot(pb.fixed.row(i as usize), x)));
     let nw = widx.len();

@@ -51,17 +51,10 @@ pub(crate) fn solve(
 ) {
     let k = ws.k;
     let g = pb.gram.as_f32();
-    let Workspace {
-        cp,
-        widx,
-        wval,
-        v1,
-        v2,
-        v3,
-        ybuf,
-        ..
-    } = ws;
-    let (r, p, ap) = (v1, v2, v3);
+    let Workspace { pairs, v, bufs, .. } = ws;
+    let (cp, widx, wval) = (&pairs.cp, &pairs.widx, &pairs.wval);
+    let [r, p, ap] = v;
+    let ybuf = &mut bufs.ybuf;
     let cap = chunk_rows(k);
     let whole = widx.len() <= cap;
     ensure_len(ybuf, cap.min(widx.len()) * k);

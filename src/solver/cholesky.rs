@@ -7,63 +7,48 @@
 
 use super::{RowProblem, Workspace};
 use crate::data::RowView;
-use crate::linalg::rows_axpy;
 
 #[cfg(doc)]
 use super::NormalEquations;
 use super::NotPositivePivot;
 
-/// Form `b_u` (into `v1`) and `A_u`, and factor `A_u` (in `eq`), for a
-/// prepared row.
-pub(crate) fn factor(
+/// Form `b_u` (into the workspace's `b`) and `A_u`, and factor `A_u` (in
+/// `eq`), for a non-empty row: what the Cholesky solve, explanations and the
+/// tower id rows share.
+pub(crate) fn factor_row(
     pb: &RowProblem<'_>,
     row: RowView<'_>,
     lambda: f32,
     ws: &mut Workspace,
 ) -> Result<(), NotPositivePivot> {
+    ws.prepare_with_b(row, pb);
     let k = ws.k;
-    let Workspace {
-        cp,
+    let (pairs, bufs) = (&ws.pairs, &mut ws.bufs);
+    // D = Σ w y yᵀ over the weighted non-zeros (f32), then A in f64.
+    let (widx, wval) = (&pairs.widx, &pairs.wval);
+    ws.eq.accumulate(
+        pb.fixed,
         widx,
         wval,
-        eq,
-        v1,
-        ybuf,
-        zbuf,
-        ..
-    } = ws;
-    // b = Σ c p y over every non-zero.
-    v1.iter_mut().for_each(|v| *v = 0.0);
-    rows_axpy(pb.fixed.as_slice(), k, row.indices, cp, v1);
-    // D = Σ w y yᵀ over the weighted non-zeros (f32), then A in f64.
-    eq.accumulate(pb.fixed, widx, wval, 0, k, ybuf, zbuf, |_, _| {});
-    eq.assemble_and_factor(
-        pb.gram.as_f64(),
-        k,
         0,
-        pb.alpha0 as f64,
-        lambda as f64,
-        !widx.is_empty(),
         k,
-        0,
-    )
+        &mut bufs.ybuf,
+        &mut bufs.zbuf,
+        |_, _| {},
+    );
+    let (g, a0, l) = (pb.gram.as_f64(), pb.alpha0 as f64, lambda as f64);
+    ws.eq
+        .assemble_and_factor(g, k, 0, a0, l, !widx.is_empty(), k, 0)
 }
 
-pub(crate) fn solve(
-    pb: &RowProblem<'_>,
-    row: RowView<'_>,
-    lambda: f32,
-    x: &mut [f32],
-    ws: &mut Workspace,
-) -> Result<(), NotPositivePivot> {
-    factor(pb, row, lambda, ws)?;
+/// `x = A_u⁻¹ b_u` after [`factor_row`].
+pub(crate) fn solve(x: &mut [f32], ws: &mut Workspace) {
     let k = ws.k;
-    for (o, &v) in ws.eq.rhs.iter_mut().zip(ws.v1.iter()) {
+    for (o, &v) in ws.eq.rhs.iter_mut().zip(ws.b.iter()) {
         *o = v as f64;
     }
     ws.eq.solve_rhs(k);
     for (xi, &v) in x.iter_mut().zip(ws.eq.rhs.iter()) {
         *xi = v as f32;
     }
-    Ok(())
 }

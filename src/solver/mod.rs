@@ -16,8 +16,9 @@ use crate::confidence::Weighting;
 use crate::data::RowView;
 use crate::factors::Factors;
 use crate::gramian::Gramian;
-use crate::linalg::{prefetch, PREFETCH_AHEAD};
+use crate::linalg::{prefetch, rows_axpy, PREFETCH_AHEAD};
 
+pub(crate) use cholesky::factor_row;
 pub use normal::{pair_weights, NormalEquations, NotPositivePivot};
 
 /// The row solver of each half-sweep, with its settings.
@@ -78,19 +79,32 @@ pub(crate) fn chunk_rows(width: usize) -> usize {
 #[derive(Clone, Debug)]
 pub struct Workspace {
     k: usize,
+    /// The pair weights of the current row.
+    pairs: Pairs,
+    /// The system and its factor.
+    eq: NormalEquations,
+    /// `b_u = Σ c p y` of the current row (Cholesky, blocks).
+    b: Vec<f32>,
+    /// Vectors of length k.
+    v: [Vec<f32>; 3],
+    /// Row-sized buffers.
+    bufs: Buffers,
+}
+
+/// The pair weights of one row.
+#[derive(Clone, Debug, Default)]
+struct Pairs {
     /// `c p` of each non-zero of the current row.
     cp: Vec<f32>,
     /// Column indices of the non-zeros with `c − α0 ≠ 0` ("weighted").
     widx: Vec<u32>,
     /// `c − α0` of the weighted non-zeros.
     wval: Vec<f32>,
-    /// The system and its factor.
-    eq: NormalEquations,
-    /// Vectors of length k.
-    v1: Vec<f32>,
-    v2: Vec<f32>,
-    v3: Vec<f32>,
-    v4: Vec<f32>,
+}
+
+/// Buffers that grow with the row.
+#[derive(Clone, Debug, Default)]
+struct Buffers {
     /// Cached predictions of the weighted non-zeros (block solver).
     yhat: Vec<f32>,
     /// Gathered rows `y` and scaled rows `w y` of the fixed side.
@@ -105,18 +119,11 @@ impl Workspace {
     pub fn new(k: usize) -> Self {
         Workspace {
             k,
-            cp: Vec::new(),
-            widx: Vec::new(),
-            wval: Vec::new(),
+            pairs: Pairs::default(),
             eq: NormalEquations::new(k),
-            v1: vec![0.0; k],
-            v2: vec![0.0; k],
-            v3: vec![0.0; k],
-            v4: vec![0.0; k],
-            yhat: Vec::new(),
-            ybuf: Vec::new(),
-            zbuf: Vec::new(),
-            cbuf: Vec::new(),
+            b: vec![0.0; k],
+            v: [vec![0.0; k], vec![0.0; k], vec![0.0; k]],
+            bufs: Buffers::default(),
         }
     }
 
@@ -126,27 +133,42 @@ impl Workspace {
     /// `0 · y yᵀ`), so the `O(k²)` and `O(k)`-per-step work skips them; `b_u`
     /// still counts every non-zero.
     fn prepare(&mut self, row: RowView<'_>, pb: &RowProblem<'_>) {
-        self.cp.clear();
-        self.widx.clear();
-        self.wval.clear();
+        let p = &mut self.pairs;
+        p.cp.clear();
+        p.widx.clear();
+        p.wval.clear();
         for (&i, &r) in row.indices.iter().zip(row.values) {
             let (w, cp) = pair_weights(&pb.weighting, pb.alpha0, r);
             if w != 0.0 {
-                self.widx.push(i);
-                self.wval.push(w);
+                p.widx.push(i);
+                p.wval.push(w);
             }
-            self.cp.push(cp);
+            p.cp.push(cp);
         }
+    }
+
+    /// [`prepare`](Workspace::prepare), then `b_u = Σ c p y` over every
+    /// non-zero (into `b`).
+    fn prepare_with_b(&mut self, row: RowView<'_>, pb: &RowProblem<'_>) {
+        self.prepare(row, pb);
+        self.b.iter_mut().for_each(|v| *v = 0.0);
+        rows_axpy(
+            pb.fixed.as_slice(),
+            self.k,
+            row.indices,
+            &self.pairs.cp,
+            &mut self.b,
+        );
     }
 
     /// `c p` of each non-zero of the row last prepared.
     pub(crate) fn cp(&self) -> &[f32] {
-        &self.cp
+        &self.pairs.cp
     }
 
     /// `b_u = Σ c p y` (`f32`) of the last [`factor_row`].
     pub(crate) fn rhs32(&self) -> &[f32] {
-        &self.v1
+        &self.b
     }
 
     /// Solve `A_u z = rhs` in place with the factor of the last
@@ -217,28 +239,22 @@ pub fn solve_row(
         x.iter_mut().for_each(|v| *v = 0.0);
         return Ok(());
     }
-    ws.prepare(row, pb);
     match solver {
-        Solver::Cholesky => cholesky::solve(pb, row, lambda, x, ws),
+        Solver::Cholesky => {
+            factor_row(pb, row, lambda, ws)?;
+            cholesky::solve(x, ws);
+            Ok(())
+        }
         Solver::Cg { steps } => {
+            ws.prepare(row, pb);
             cg::solve(pb, row, lambda, steps, x, ws);
             Ok(())
         }
-        Solver::Block { size } => block::solve(pb, row, lambda, size, x, ws),
+        Solver::Block { size } => {
+            ws.prepare_with_b(row, pb);
+            block::solve(pb, lambda, size, x, ws)
+        }
     }
-}
-
-/// Form and factor the exact system `A_u` of a (non-empty) row, leaving
-/// `b_u = Σ c p y` (`f32`) in the workspace: what the Cholesky solve,
-/// explanations and the tower id rows share.
-pub(crate) fn factor_row(
-    pb: &RowProblem<'_>,
-    row: RowView<'_>,
-    lambda: f32,
-    ws: &mut Workspace,
-) -> Result<(), NotPositivePivot> {
-    ws.prepare(row, pb);
-    cholesky::factor(pb, row, lambda, ws)
 }
 
 #[cfg(test)]

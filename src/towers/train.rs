@@ -36,11 +36,9 @@ pub struct TowerTrainer<'a> {
     data: &'a Interactions,
     users: Side,
     items: Side,
-    /// `c − α0` and `c p` of each non-zero, user-major and item-major.
-    wu: Vec<f32>,
-    cpu: Vec<f32>,
-    wi: Vec<f32>,
-    cpi: Vec<f32>,
+    /// `(c − α0, c p)` of each non-zero, user-major and item-major
+    /// (indexed by [`Tower`]).
+    pair_weights: [(Vec<f32>, Vec<f32>); 2],
     /// Training embeddings (kept exact: recomputed from the weights at the
     /// start of each half-sweep).
     x: Factors,
@@ -89,8 +87,10 @@ impl<'a> TowerTrainer<'a> {
             item_features,
             y0,
         )?;
-        let (wu, cpu) = all_pair_weights(params, data.by_user());
-        let (wi, cpi) = all_pair_weights(params, data.by_item());
+        let pair_weights = [
+            all_pair_weights(params, data.by_user()),
+            all_pair_weights(params, data.by_item()),
+        ];
         let x = users.embeddings(m);
         let y = items.embeddings(n);
         Ok(TowerTrainer {
@@ -99,10 +99,7 @@ impl<'a> TowerTrainer<'a> {
             data,
             users,
             items,
-            wu,
-            cpu,
-            wi,
-            cpi,
+            pair_weights,
             x,
             y,
             yhat: Vec::new(),
@@ -124,10 +121,7 @@ impl<'a> TowerTrainer<'a> {
             data,
             users,
             items,
-            wu,
-            cpu,
-            wi,
-            cpi,
+            pair_weights,
             x,
             y,
             yhat,
@@ -138,10 +132,11 @@ impl<'a> TowerTrainer<'a> {
         // previous half-sweep drift by rounding).
         users.embed_into(x);
         items.embed_into(y);
-        let (side, own, other, matrix, w, cp) = match t {
-            Tower::User => (users, x, &*y, data.by_user(), &*wu, &*cpu),
-            Tower::Item => (items, y, &*x, data.by_item(), &*wi, &*cpi),
+        let (side, own, other, matrix) = match t {
+            Tower::User => (users, x, &*y, data.by_user()),
+            Tower::Item => (items, y, &*x, data.by_item()),
         };
+        let (w, cp) = &pair_weights[t as usize];
         let gram = Gramian::of(other);
         predictions(matrix, own, other, yhat);
         let ctx = Ctx {

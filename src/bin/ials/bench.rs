@@ -305,7 +305,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut out = json!({
         "system": "ials",
         "source": source,
-        "simd": ials::linalg::simd().to_string(),
+        "simd": ials::internals::linalg::simd().to_string(),
         "threads": a.threads,
         "users": data.n_users(),
         "items": data.n_items(),

@@ -94,3 +94,184 @@ pub fn write_ranked(
     }
     Ok(())
 }
+
+/// How an interactions file is laid out: the flags every command that reads
+/// one shares.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct InputFormat {
+    /// Field delimiter: one character, or `tab` / `space` (default: detected).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// The file's first line is a header (skipped).
+    #[arg(long)]
+    pub header: bool,
+}
+
+impl InputFormat {
+    /// The reader's options (default columns `user,item[,value]`).
+    pub fn read_options(&self) -> Result<ials::data::read::ReadOptions> {
+        Ok(ials::data::read::ReadOptions {
+            delimiter: parse_delimiter(self.delimiter.as_deref())?,
+            header: self.header,
+            ..Default::default()
+        })
+    }
+}
+
+/// The interactions file of a command and its layout.
+#[derive(clap::Args, Debug, Clone)]
+pub struct Input {
+    /// Interactions: CSV or TSV with columns user,item[,value] (`-`: stdin).
+    #[arg(long)]
+    pub input: std::path::PathBuf,
+    #[command(flatten)]
+    pub format: InputFormat,
+}
+
+/// The fit parameters; every default is the library's
+/// ([`ials::params::defaults`]), written once there.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ParamArgs {
+    /// Latent factors.
+    #[arg(long, default_value_t = defaults::FACTORS)]
+    factors: usize,
+    /// Full sweeps.
+    #[arg(long, default_value_t = defaults::ITERATIONS)]
+    iterations: usize,
+    /// Regularization λ.
+    #[arg(long, default_value_t = defaults::REGULARIZATION, allow_negative_numbers = true)]
+    regularization: f32,
+    /// Confidence scale α.
+    #[arg(long, default_value_t = defaults::ALPHA, allow_negative_numbers = true)]
+    alpha: f32,
+    /// Confidence: linear (1 + αr), log (1 + α ln(1 + r/ε)), as-given (αr).
+    #[arg(long, default_value_t = defaults::CONFIDENCE)]
+    confidence: ials::ConfidenceKind,
+    /// ε of the log confidence.
+    #[arg(long, default_value_t = defaults::EPSILON, allow_negative_numbers = true)]
+    epsilon: f32,
+    /// Target of observed pairs: one or reciprocal (1/c).
+    #[arg(long, default_value_t = defaults::TARGET)]
+    target: ials::Target,
+    /// Weight α0 of each unobserved pair.
+    #[arg(long, default_value_t = defaults::UNOBSERVED_WEIGHT, allow_negative_numbers = true)]
+    unobserved_weight: f32,
+    /// Frequency exponent ν of the regularization.
+    #[arg(long, default_value_t = defaults::REG_EXPONENT, allow_negative_numbers = true)]
+    reg_exponent: f32,
+    /// Count only observed pairs in the frequency of λ_u (Spark's ALS-WR).
+    #[arg(long)]
+    no_reg_unobserved: bool,
+    /// Row solver: cholesky, cg or block.
+    #[arg(long, default_value_t = defaults::SOLVER)]
+    solver: ials::SolverKind,
+    /// Conjugate-gradient steps.
+    #[arg(long, default_value_t = defaults::CG_STEPS)]
+    cg_steps: usize,
+    /// iALS++ block size (default min(factors, 32)).
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Standard deviation of the initial factors (default 0.1/√factors).
+    #[arg(long, allow_negative_numbers = true)]
+    init_std: Option<f32>,
+    /// Seed of the initialization.
+    #[arg(long, default_value_t = defaults::SEED)]
+    seed: u64,
+    /// Worker threads (default: one per core).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+use ials::params::defaults;
+
+impl ParamArgs {
+    /// The checked params.
+    pub fn check(&self) -> ials::Result<ials::Params> {
+        let mut b = ials::Params::builder()
+            .factors(self.factors)
+            .iterations(self.iterations)
+            .regularization(self.regularization)
+            .alpha(self.alpha)
+            .confidence(self.confidence)
+            .epsilon(self.epsilon)
+            .target(self.target)
+            .unobserved_weight(self.unobserved_weight)
+            .reg_exponent(self.reg_exponent)
+            .reg_include_unobserved(!self.no_reg_unobserved)
+            .solver(self.solver)
+            .cg_steps(self.cg_steps)
+            .seed(self.seed);
+        if let Some(bs) = self.block_size {
+            b = b.block_size(bs);
+        }
+        if let Some(s) = self.init_std {
+            b = b.init_std(s);
+        }
+        if let Some(t) = self.threads {
+            b = b.threads(t);
+        }
+        b.check()
+    }
+}
+
+/// `--exclude FILE` / `--candidates FILE`: id lists that restrict a ranked
+/// list.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ListFilter {
+    /// File of ids never to return, one per line.
+    #[arg(long)]
+    pub exclude: Option<std::path::PathBuf>,
+    /// File of ids to return from, one per line.
+    #[arg(long)]
+    pub candidates: Option<std::path::PathBuf>,
+}
+
+impl ListFilter {
+    /// `filter` restricted by the lists (ids of `ids`, named `kind`).
+    pub fn apply(
+        &self,
+        mut filter: ials::Filter,
+        ids: &ials::IdMap,
+        kind: &'static str,
+    ) -> Result<ials::Filter> {
+        use ials::data::read::read_id_list;
+        if let Some(p) = &self.exclude {
+            filter = filter.exclude(read_id_list(p, ids, kind)?);
+        }
+        if let Some(p) = &self.candidates {
+            filter = filter.candidates(read_id_list(p, ids, kind)?);
+        }
+        Ok(filter)
+    }
+}
+
+/// The index of external id `id` of `kind`, or a typed error naming it.
+pub fn lookup(ids: &ials::IdMap, id: &str, kind: &'static str) -> ials::Result<usize> {
+    ids.get(id)
+        .map(|i| i as usize)
+        .ok_or_else(|| ials::Error::UnknownId {
+            kind,
+            id: id.to_owned(),
+        })
+}
+
+/// One line per iteration: the header of the loss table.
+pub fn print_loss_header() {
+    println!(
+        "{:>5} {:>16} {:>16} {:>16} {:>16} {:>9}",
+        "iter", "loss", "observed", "unobserved", "regularization", "seconds"
+    );
+}
+
+/// One row of the loss table.
+pub fn print_loss_row(r: &ials::IterationReport) {
+    println!(
+        "{:>5} {:>16.6e} {:>16.6e} {:>16.6e} {:>16.6e} {:>9.3}",
+        r.iteration,
+        r.loss.total(),
+        r.loss.observed,
+        r.loss.unobserved,
+        r.loss.regularization,
+        r.seconds
+    );
+}

@@ -63,28 +63,16 @@ pub fn run(a: Args) -> Result<()> {
         params.regularization(),
         params.unobserved_weight()
     );
-    println!(
-        "{:>4} {:>14} {:>14} {:>14} {:>14} {:>8}",
-        "iter", "loss", "observed", "unobserved", "regularization", "seconds"
-    );
+    crate::common::print_loss_header();
     let model = params.fit_with(&train, |p| {
-        let r = p.report;
-        println!(
-            "{:>4} {:>14.2} {:>14.2} {:>14.2} {:>14.2} {:>8.3}",
-            r.iteration,
-            r.loss.total(),
-            r.loss.observed,
-            r.loss.unobserved,
-            r.loss.regularization,
-            r.seconds
-        );
+        crate::common::print_loss_row(p.report);
         ControlFlow::Continue(())
     })?;
     let k = 20;
     let ours = evaluate_scorer(&train, &test, k, |u, out| {
         let xu = model.user_factors().row(u);
         for (i, o) in out.iter_mut().enumerate() {
-            *o = ials::linalg::dot(xu, model.item_factors().row(i));
+            *o = ials::internals::linalg::dot(xu, model.item_factors().row(i));
         }
     });
     let popularity: Vec<f32> = (0..train.n_items())

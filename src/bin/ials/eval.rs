@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
-use ials::data::read::{read_interactions, ReadOptions};
+use ials::data::read::read_interactions;
 use ials::eval::io::{assemble, read_aligned};
 use ials::eval::*;
 use ials::io::npy::load_f32;
@@ -51,9 +51,9 @@ pub struct Args {
     /// Keep only interactions with value >= this, as 1 (e.g. 4 for ratings >= 4).
     #[arg(long)]
     min_value: Option<f32>,
-    /// Skip the first line of each file.
-    #[arg(long)]
-    header: bool,
+    /// Layout of every input file.
+    #[command(flatten)]
+    format: crate::common::InputFormat,
     /// EASE regularization λ.
     #[arg(long, default_value_t = 200.0)]
     ease_lambda: f64,
@@ -81,10 +81,7 @@ fn binarize(t: &mut Vec<(u32, u32, f32)>, min: Option<f32>) {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = ReadOptions {
-        header: a.header,
-        ..Default::default()
-    };
+    let opts = a.format.read_options()?;
     let train0 = read_interactions(&a.train, &opts)?;
     let mut users = train0.users().clone();
     let items = train0.items().clone();

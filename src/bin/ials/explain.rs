@@ -25,21 +25,9 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let model = Model::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
-    let u = model
-        .users()
-        .get(&a.user)
-        .ok_or_else(|| ials::Error::UnknownId {
-            kind: "user",
-            id: a.user.clone(),
-        })?;
-    let i = model
-        .items()
-        .get(&a.item)
-        .ok_or_else(|| ials::Error::UnknownId {
-            kind: "item",
-            id: a.item.clone(),
-        })?;
-    let e = model.explain(u as usize, i as usize)?;
+    let u = crate::common::lookup(model.users(), &a.user, "user")?;
+    let i = crate::common::lookup(model.items(), &a.item, "item")?;
+    let e = model.explain(u, i)?;
     println!(
         "user {} item {}: score {:.6} (stored factors: {:.6}), from {} consumed items",
         a.user,

@@ -9,7 +9,8 @@ use anyhow::{bail, Result};
 use ials::data::read::{read_interactions, Columns, ReadOptions};
 use ials::eval::io::{assemble, read_aligned};
 use ials::eval::{EarlyStopping, Metric};
-use ials::{ConfidenceKind, Model, Params, Progress, SolverKind, Target};
+use ials::towers::TowerModel;
+use ials::{Interactions, Model, Params, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::common;
@@ -19,70 +20,17 @@ use ials::towers::{AttributeTower, Tower};
 #[derive(clap::Args, Debug)]
 #[command(args_override_self = true)]
 pub struct Args {
-    /// Interactions: CSV or TSV with columns user,item[,value] (`-`: stdin).
-    #[arg(long)]
-    input: PathBuf,
+    #[command(flatten)]
+    input: common::Input,
     /// Model directory to write (replaced atomically if it exists).
     #[arg(long)]
     output: PathBuf,
-    /// Field delimiter: one character, or `tab` / `space` (default: detected).
-    #[arg(long)]
-    delimiter: Option<String>,
-    /// Skip the first line.
-    #[arg(long)]
-    header: bool,
     /// 1-based column numbers `USER,ITEM[,VALUE]` (default 1,2,3; a missing
     /// value column means value 1).
     #[arg(long)]
     columns: Option<String>,
-    /// Latent factors.
-    #[arg(long, default_value_t = 64)]
-    factors: usize,
-    /// Full sweeps.
-    #[arg(long, default_value_t = 15)]
-    iterations: usize,
-    /// Regularization λ.
-    #[arg(long, default_value_t = 0.01, allow_negative_numbers = true)]
-    regularization: f32,
-    /// Confidence scale α.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    alpha: f32,
-    /// Confidence: linear (1 + αr), log (1 + α ln(1 + r/ε)), as-given (αr).
-    #[arg(long, default_value = "linear")]
-    confidence: ConfidenceKind,
-    /// ε of the log confidence.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    epsilon: f32,
-    /// Target of observed pairs: one or reciprocal (1/c).
-    #[arg(long, default_value = "one")]
-    target: Target,
-    /// Weight α0 of each unobserved pair.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    unobserved_weight: f32,
-    /// Frequency exponent ν of the regularization.
-    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
-    reg_exponent: f32,
-    /// Count only observed pairs in the frequency of λ_u (Spark's ALS-WR).
-    #[arg(long)]
-    no_reg_unobserved: bool,
-    /// Row solver: cholesky, cg or block.
-    #[arg(long, default_value = "cg")]
-    solver: SolverKind,
-    /// Conjugate-gradient steps.
-    #[arg(long, default_value_t = 3)]
-    cg_steps: usize,
-    /// iALS++ block size (default min(factors, 32)).
-    #[arg(long)]
-    block_size: Option<usize>,
-    /// Standard deviation of the initial factors (default 0.1/√factors).
-    #[arg(long, allow_negative_numbers = true)]
-    init_std: Option<f32>,
-    /// Seed of the initialization.
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
-    /// Worker threads (default: one per core).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    params: common::ParamArgs,
     /// Write a JSON report (load time, sizes, params, loss per iteration).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -138,72 +86,71 @@ fn parse_columns(s: &str) -> Result<Columns> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let mut b = Params::builder()
-        .factors(a.factors)
-        .iterations(a.iterations)
-        .regularization(a.regularization)
-        .alpha(a.alpha)
-        .confidence(a.confidence)
-        .epsilon(a.epsilon)
-        .target(a.target)
-        .unobserved_weight(a.unobserved_weight)
-        .reg_exponent(a.reg_exponent)
-        .reg_include_unobserved(!a.no_reg_unobserved)
-        .solver(a.solver)
-        .cg_steps(a.cg_steps)
-        .seed(a.seed);
-    if let Some(bs) = a.block_size {
-        b = b.block_size(bs);
-    }
-    if let Some(s) = a.init_std {
-        b = b.init_std(s);
-    }
-    if let Some(t) = a.threads {
-        b = b.threads(t);
-    }
-    let params = b.check()?;
+    let params = a.params.check()?;
     let opts = ReadOptions {
-        delimiter: common::parse_delimiter(a.delimiter.as_deref())?,
-        header: a.header,
         columns: match &a.columns {
             Some(c) => parse_columns(c)?,
             None => Columns::default(),
         },
         value_optional: a.columns.is_none(),
+        ..a.input.format.read_options()?
     };
     if let Some(r) = &a.report {
         common::check_output_parent(r)?;
     }
     common::check_output_parent(&a.output)?;
-    common::init_threads(a.threads)?;
-
+    common::init_threads(a.params.threads)?;
     let t = Instant::now();
-    let data = read_interactions(&a.input, &opts)?;
+    let input = &a.input.input;
+    let data = read_interactions(input, &opts)?;
     let load_seconds = t.elapsed().as_secs_f64();
     if !a.quiet {
         eprintln!(
             "read {}: {} users x {} items, {} interactions in {load_seconds:.2}s",
-            a.input.display(),
+            input.display(),
             data.n_users(),
             data.n_items(),
             data.nnz()
         );
     }
-    let pb = if a.quiet || !std::io::stderr().is_terminal() {
-        ProgressBar::hidden()
-    } else {
-        let pb = ProgressBar::with_draw_target(
-            Some(params.iterations() as u64),
-            ProgressDrawTarget::stderr(),
-        );
-        pb.set_style(
-            ProgressStyle::with_template(
-                "{bar:30} {pos}/{len} iterations  {elapsed_precise} (eta {eta})",
-            )
-            .expect("invariant: valid template"),
-        );
-        pb
-    };
+    let (model, towers, validation) = fit_model(&a, &params, &data, &opts)?;
+    let t = Instant::now();
+    save(&a, &model, towers.as_ref())?;
+    let save_seconds = t.elapsed().as_secs_f64();
+    if let Some(path) = &a.report {
+        let times = (load_seconds, save_seconds);
+        write_report(path, &a, &data, &model, times, validation)?;
+    }
+    if !a.quiet {
+        eprintln!("saved {}", a.output.display());
+    }
+    Ok(())
+}
+
+/// A progress bar on a terminal (hidden with `--quiet` or when piped).
+fn progress_bar(quiet: bool, iterations: usize) -> ProgressBar {
+    if quiet || !std::io::stderr().is_terminal() {
+        return ProgressBar::hidden();
+    }
+    let pb = ProgressBar::with_draw_target(Some(iterations as u64), ProgressDrawTarget::stderr());
+    pb.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} {pos}/{len} iterations  {elapsed_precise} (eta {eta})",
+        )
+        .expect("invariant: valid template"),
+    );
+    pb
+}
+
+/// The fit itself: towers, early stopping on a validation file, or plain.
+/// Returns the model, the towers (if any) and the validation report.
+fn fit_model(
+    a: &Args,
+    params: &Params,
+    data: &Interactions,
+    opts: &ReadOptions,
+) -> Result<(Model, Option<TowerModel>, serde_json::Value)> {
+    let pb = progress_bar(a.quiet, params.iterations());
     let quiet = a.quiet;
     let log = |p: &Progress<'_>| {
         let r = p.report;
@@ -212,74 +159,92 @@ pub fn run(a: Args) -> Result<()> {
         }
         pb.inc(1);
     };
-    let mut validation_report = serde_json::Value::Null;
-    let mut towers = None;
-    let model: Model = if a.features.wanted() {
+    let out = if a.features.wanted() {
         if a.validation.is_some() {
             bail!("--validation is not supported with feature towers (--item-features, --user-features, ...)");
         }
-        let (model, fitted) = fit_towers(&params, &data, &a.features, |p| {
+        let (model, fitted) = fit_towers(params, data, &a.features, |p| {
             log(p);
             ControlFlow::Continue(())
         })?;
-        towers = Some(fitted);
-        model
+        (model, Some(fitted), serde_json::Value::Null)
     } else if let Some(vpath) = &a.validation {
-        let mut users = data.users().clone();
-        let (triplets, dropped) = read_aligned(vpath, &opts, &mut users, data.items(), false)?;
-        if dropped > 0 && !quiet {
-            eprintln!(
-                "note: {}: {dropped} lines name users or items not in the input and are ignored",
-                vpath.display()
-            );
-        }
-        let valid = assemble(data.users(), data.items(), triplets).map_err(|e| match e {
-            ials::Error::EmptyMatrix => anyhow::anyhow!(
-                "{}: no validation pair names a user and an item of the input",
-                vpath.display()
-            ),
-            e => e.into(),
-        })?;
-        let metric = a.metric;
-        let mut stop = EarlyStopping::new(&data, &valid, metric, a.patience)?;
-        let model = params.fit_with(&data, |p| {
-            log(p);
-            let flow = stop.observe(p);
-            if !quiet {
-                let &(it, v) = stop.history().last().expect("invariant: observed");
-                pb.suspend(|| eprintln!("iteration {it:>3}  validation {metric} {v:.5}"));
-            }
-            flow
-        })?;
-        let model = stop.apply_best(model);
-        if !quiet {
-            eprintln!(
-                "best iteration {} ({metric} {:.5}); the model keeps its factors",
-                stop.best_iteration(),
-                stop.best_value()
-            );
-        }
-        validation_report = serde_json::json!({
-            "file": vpath.display().to_string(),
-            "metric": metric.to_string(),
-            "patience": a.patience,
-            "best_iteration": stop.best_iteration(),
-            "best_value": stop.best_value(),
-            "history": stop.history().iter().map(|&(it, v)| serde_json::json!({"iteration": it, "value": v})).collect::<Vec<_>>(),
-        });
-        model
+        let (model, report) = fit_validated(a, params, data, opts, vpath, &pb, &log)?;
+        (model, None, report)
     } else {
-        params.fit_with(&data, |p| {
+        let model = params.fit_with(data, |p| {
             log(p);
             ControlFlow::Continue(())
-        })?
+        })?;
+        (model, None, serde_json::Value::Null)
     };
     pb.finish_and_clear();
-    let t = Instant::now();
+    Ok(out)
+}
+
+/// Fit with early stopping on `vpath`; the best iteration's model and the
+/// validation report.
+fn fit_validated(
+    a: &Args,
+    params: &Params,
+    data: &Interactions,
+    opts: &ReadOptions,
+    vpath: &std::path::Path,
+    pb: &ProgressBar,
+    log: &(dyn Fn(&Progress<'_>) + Sync),
+) -> Result<(Model, serde_json::Value)> {
+    let quiet = a.quiet;
+    let mut users = data.users().clone();
+    let (triplets, dropped) = read_aligned(vpath, opts, &mut users, data.items(), false)?;
+    if dropped > 0 && !quiet {
+        eprintln!(
+            "note: {}: {dropped} lines name users or items not in the input and are ignored",
+            vpath.display()
+        );
+    }
+    let valid = assemble(data.users(), data.items(), triplets).map_err(|e| match e {
+        ials::Error::EmptyMatrix => anyhow::anyhow!(
+            "{}: no validation pair names a user and an item of the input",
+            vpath.display()
+        ),
+        e => e.into(),
+    })?;
+    let metric = a.metric;
+    let mut stop = EarlyStopping::new(data, &valid, metric, a.patience)?;
+    let model = params.fit_with(data, |p| {
+        log(p);
+        let flow = stop.observe(p);
+        if !quiet {
+            let &(it, v) = stop.history().last().expect("invariant: observed");
+            pb.suspend(|| eprintln!("iteration {it:>3}  validation {metric} {v:.5}"));
+        }
+        flow
+    })?;
+    let model = stop.apply_best(model);
+    if !quiet {
+        eprintln!(
+            "best iteration {} ({metric} {:.5}); the model keeps its factors",
+            stop.best_iteration(),
+            stop.best_value()
+        );
+    }
+    let report = serde_json::json!({
+        "file": vpath.display().to_string(),
+        "metric": metric.to_string(),
+        "patience": a.patience,
+        "best_iteration": stop.best_iteration(),
+        "best_value": stop.best_value(),
+        "history": stop.history().iter().map(|&(it, v)| serde_json::json!({"iteration": it, "value": v})).collect::<Vec<_>>(),
+    });
+    Ok((model, report))
+}
+
+/// Save the model and, with feature files, the attribute weights (so that
+/// `ials recommend --user-features` can embed users first described after
+/// the fit).
+fn save(a: &Args, model: &Model, towers: Option<&TowerModel>) -> Result<()> {
     model.save(&a.output)?;
-    if let Some(t) = &towers {
-        // The attribute weights, so that `ials recommend --user-features`
-        // can embed users first described after the fit.
+    if let Some(t) = towers {
         for (side, file) in [
             (Tower::User, &a.features.user_features),
             (Tower::Item, &a.features.item_features),
@@ -289,43 +254,49 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
     }
-    let save_seconds = t.elapsed().as_secs_f64();
-    if let Some(path) = &a.report {
-        let iterations: Vec<serde_json::Value> = model
-            .loss_history()
-            .iter()
-            .map(|r| {
-                serde_json::json!({
-                    "iteration": r.iteration,
-                    "seconds": r.seconds,
-                    "loss_seconds": r.loss_seconds,
-                    "loss": r.loss.total(),
-                    "loss_observed": r.loss.observed,
-                    "loss_unobserved": r.loss.unobserved,
-                    "loss_regularization": r.loss.regularization,
-                })
+    Ok(())
+}
+
+/// The `--report` JSON: load/save times, sizes, params, loss per iteration.
+fn write_report(
+    path: &std::path::Path,
+    a: &Args,
+    data: &Interactions,
+    model: &Model,
+    (load_seconds, save_seconds): (f64, f64),
+    validation: serde_json::Value,
+) -> Result<()> {
+    let iterations: Vec<serde_json::Value> = model
+        .loss_history()
+        .iter()
+        .map(|r| {
+            serde_json::json!({
+                "iteration": r.iteration,
+                "seconds": r.seconds,
+                "loss_seconds": r.loss_seconds,
+                "loss": r.loss.total(),
+                "loss_observed": r.loss.observed,
+                "loss_unobserved": r.loss.unobserved,
+                "loss_regularization": r.loss.regularization,
             })
-            .collect();
-        let report = serde_json::json!({
-            "input": a.input.display().to_string(),
-            "model": a.output.display().to_string(),
-            "load_seconds": load_seconds,
-            "save_seconds": save_seconds,
-            "users": data.n_users(),
-            "items": data.n_items(),
-            "nnz": data.nnz(),
-            "params": model.params(),
-            "iterations": iterations,
-            "validation": validation_report,
-        });
-        let text = serde_json::to_vec_pretty(&report)?;
-        common::write_output(path, |w| {
-            w.write_all(&text)?;
-            w.write_all(b"\n")
-        })?;
-    }
-    if !a.quiet {
-        eprintln!("saved {}", a.output.display());
-    }
+        })
+        .collect();
+    let report = serde_json::json!({
+        "input": a.input.input.display().to_string(),
+        "model": a.output.display().to_string(),
+        "load_seconds": load_seconds,
+        "save_seconds": save_seconds,
+        "users": data.n_users(),
+        "items": data.n_items(),
+        "nnz": data.nnz(),
+        "params": model.params(),
+        "iterations": iterations,
+        "validation": validation,
+    });
+    let text = serde_json::to_vec_pretty(&report)?;
+    common::write_output(path, |w| {
+        w.write_all(&text)?;
+        w.write_all(b"\n")
+    })?;
     Ok(())
 }

@@ -37,20 +37,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.verify {
         println!("verified: every file matches its length and checksum");
     }
-    println!(
-        "{:>5} {:>16} {:>16} {:>16} {:>16} {:>9}",
-        "iter", "loss", "observed", "unobserved", "regularization", "seconds"
-    );
-    for r in &m.history {
-        println!(
-            "{:>5} {:>16.6e} {:>16.6e} {:>16.6e} {:>16.6e} {:>9.3}",
-            r.iteration,
-            r.loss.total(),
-            r.loss.observed,
-            r.loss.unobserved,
-            r.loss.regularization,
-            r.seconds
-        );
-    }
+    crate::common::print_loss_header();
+    m.history.iter().for_each(crate::common::print_loss_row);
     Ok(())
 }

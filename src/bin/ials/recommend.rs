@@ -9,7 +9,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Result};
-use ials::data::read::{read_id_list, ReadOptions};
+use ials::data::read::read_id_list;
 use ials::serve::recommend_history;
 use ials::towers::{AttributeTower, Features, Tower};
 use ials::{Factors, Filter, Model};
@@ -38,13 +38,9 @@ pub struct Args {
     /// against the item factors); unknown items are reported, not fatal.
     #[arg(long)]
     history: Option<PathBuf>,
-    /// Field delimiter of `--history` (one character, or `tab`); detected
-    /// when absent.
-    #[arg(long)]
-    delimiter: Option<String>,
-    /// The `--history` file's first line is a header.
-    #[arg(long)]
-    header: bool,
+    /// Layout of the `--history` file.
+    #[command(flatten)]
+    history_format: common::InputFormat,
     /// Items per user.
     #[arg(long, default_value_t = 10)]
     k: usize,
@@ -54,12 +50,9 @@ pub struct Args {
     /// Keep the user's training (or history) items (excluded by default).
     #[arg(long)]
     include_seen: bool,
-    /// File of item ids never to recommend, one per line.
-    #[arg(long)]
-    exclude: Option<PathBuf>,
-    /// File of item ids to recommend from, one per line.
-    #[arg(long)]
-    candidates: Option<PathBuf>,
+    /// Item id lists (`--exclude FILE`, `--candidates FILE`).
+    #[command(flatten)]
+    lists: common::ListFilter,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -75,24 +68,14 @@ pub fn run(a: Args) -> Result<()> {
     if a.k == 0 {
         bail!("--k must be at least 1");
     }
-    let delimiter = common::parse_delimiter(a.delimiter.as_deref())?;
+    let history_opts = a.history_format.read_options()?;
     common::check_output_parent(&a.output)?;
     common::init_threads(a.threads)?;
     let model = Model::load(&a.model)?;
-    let mut filter = Filter::new().exclude_seen(!a.include_seen);
-    if let Some(p) = &a.exclude {
-        filter = filter.exclude(read_id_list(p, model.items(), "item")?);
-    }
-    if let Some(p) = &a.candidates {
-        filter = filter.candidates(read_id_list(p, model.items(), "item")?);
-    }
+    let seen = Filter::new().exclude_seen(!a.include_seen);
+    let filter = a.lists.apply(seen, model.items(), "item")?;
     if let Some(h) = &a.history {
-        let opts = ReadOptions {
-            delimiter,
-            header: a.header,
-            ..ReadOptions::default()
-        };
-        let recs = recommend_history(&model, h, &opts, a.k, &filter)?;
+        let recs = recommend_history(&model, h, &history_opts, a.k, &filter)?;
         if !recs.unknown_items.is_empty() {
             let lines: u64 = recs.unknown_items.iter().map(|(_, n)| n).sum();
             let shown: Vec<&str> = recs

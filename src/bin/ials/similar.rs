@@ -34,12 +34,9 @@ pub struct Args {
     /// standard output).
     #[arg(long)]
     output: PathBuf,
-    /// File of ids never to return, one per line.
-    #[arg(long)]
-    exclude: Option<PathBuf>,
-    /// File of ids to return from, one per line.
-    #[arg(long)]
-    candidates: Option<PathBuf>,
+    /// Id lists (`--exclude FILE`, `--candidates FILE`).
+    #[command(flatten)]
+    lists: common::ListFilter,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -63,13 +60,7 @@ pub fn run(a: Args) -> Result<()> {
     let ids = model.ids(side);
     // Unit-norm rows (cosine), cached by the model.
     let nf = model.unit_factors(side);
-    let mut filter = Filter::new();
-    if let Some(p) = &a.exclude {
-        filter = filter.exclude(read_id_list(p, ids, kind)?);
-    }
-    if let Some(p) = &a.candidates {
-        filter = filter.candidates(read_id_list(p, ids, kind)?);
-    }
+    let filter = a.lists.apply(Filter::new(), ids, kind)?;
     let allowed = filter.allowed_targets(nf.rows(), kind)?;
     let queries: Vec<u32> = match list {
         Some(p) if !all => read_id_list(p, ids, kind)?,

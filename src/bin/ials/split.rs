@@ -9,18 +9,18 @@ use ials::Interactions;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// Interactions (user,item[,value]).
-    #[arg(long)]
-    input: PathBuf,
+    /// Interactions (user,item[,value]) and their layout.
+    #[command(flatten)]
+    input: crate::common::Input,
+    /// holdout (a fraction per user), leave-k-out, strong (held-out users), or
+    /// liang2018 (Liang et al. 2018 filters, then validation and test users).
+    #[arg(long, default_value = "holdout")]
+    method: String,
     /// Output directory: train.csv, test.csv (strong: also fold_in.csv;
     /// liang2018: train, validation_fold_in, validation_eval, test_fold_in,
     /// test_eval .csv and liang2018.json).
     #[arg(long)]
     output: PathBuf,
-    /// holdout (a fraction per user), leave-k-out, strong (held-out users), or
-    /// liang2018 (Liang et al. 2018 filters, then validation and test users).
-    #[arg(long, default_value = "holdout")]
-    method: String,
     /// Fraction of each user's (holdout) or held-out user's (strong) items to test.
     #[arg(long, default_value_t = 0.2)]
     fraction: f64,
@@ -34,9 +34,6 @@ pub struct Args {
     /// Held-out users (strong; liang2018: in each of validation and test).
     #[arg(long, default_value_t = 100)]
     heldout_users: usize,
-    /// Skip the first line.
-    #[arg(long)]
-    header: bool,
     /// Seed.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -69,11 +66,8 @@ pub fn run(a: Args) -> Result<()> {
     if a.preset.is_some() || a.method == "liang2018" {
         return run_liang(&a);
     }
-    let opts = ReadOptions {
-        header: a.header,
-        ..Default::default()
-    };
-    let data = read_interactions(&a.input, &opts)?;
+    let opts = a.input.format.read_options()?;
+    let data = read_interactions(&a.input.input, &opts)?;
     std::fs::create_dir_all(&a.output)?;
     let (train, test, fold) = match a.method.as_str() {
         "holdout" => {
@@ -82,7 +76,7 @@ pub fn run(a: Args) -> Result<()> {
         }
         "leave-k-out" => {
             let ts = match a.timestamp_column {
-                Some(c) => Some(timestamps(&a.input, &opts, c as usize - 1, &data)?),
+                Some(c) => Some(timestamps(&a.input.input, &opts, c as usize - 1, &data)?),
                 None => None,
             };
             let (tr, te) = leave_k_out(&data, a.leave, ts.as_deref(), a.seed)?;
@@ -134,13 +128,10 @@ fn run_liang(a: &Args) -> Result<()> {
             } else {
                 Format::MsdTaste
             };
-            (load(format, &a.input, None)?, cfg)
+            (load(format, &a.input.input, None)?, cfg)
         }
         None => {
-            let opts = ReadOptions {
-                header: a.header,
-                ..Default::default()
-            };
+            let opts = a.input.format.read_options()?;
             let cfg = LiangConfig {
                 min_value: a.min_value,
                 binarize: true,
@@ -150,7 +141,7 @@ fn run_liang(a: &Args) -> Result<()> {
                 test_fraction: a.fraction,
                 seed: a.seed,
             };
-            (read_interactions(&a.input, &opts)?, cfg)
+            (read_interactions(&a.input.input, &opts)?, cfg)
         }
     };
     let s = liang2018(&data, &cfg)?;

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use ials::data::read::{read_interactions, ReadOptions};
+use ials::data::read::read_interactions;
 use ials::eval::tune::{tune, TuneConfig};
 use ials::eval::Metric;
 use ials::Params;
@@ -12,8 +12,8 @@ use ials::Params;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Training interactions (user,item[,value]).
-    #[arg(long)]
-    input: PathBuf,
+    #[command(flatten)]
+    input: crate::common::Input,
     /// Output model directory (written atomically, as `ials fit --output`),
     /// with trials.json and best_params.json beside the model files
     /// (`Model::load` ignores files its manifest does not list).
@@ -34,20 +34,16 @@ pub struct Args {
     /// Seed of the validation split and the search.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// Skip the first line.
+    /// No table of trials (the best params and the model are still written).
     #[arg(long)]
-    header: bool,
+    quiet: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let opts = ReadOptions {
-        header: a.header,
-        ..Default::default()
-    };
-    let data = read_interactions(&a.input, &opts)?;
+    let data = read_interactions(&a.input.input, &a.input.format.read_options()?)?;
     let mut base = Params::builder();
     if let Some(t) = a.threads {
         base = base.threads(t);
@@ -60,36 +56,14 @@ pub fn run(a: Args) -> Result<()> {
         max_iterations: a.max_iterations,
         ..Default::default()
     };
-    println!(
-        "{:>5} {:>5} {:>4} {:>8} {:>9} {:>7} {:>4} {:>10} {:>5} {:>9} {:>7}",
-        "trial",
-        "stage",
-        "k",
-        "conf",
-        "alpha",
-        "alpha0",
-        "nu",
-        "lambda",
-        "iters",
-        a.metric.to_string(),
-        "seconds"
-    );
+    let quiet = a.quiet;
+    if !quiet {
+        print_header(&a);
+    }
     let result = tune(&data, &base.check()?, &cfg, |t| {
-        let p = &t.params;
-        println!(
-            "{:>5} {:>5} {:>4} {:>8} {:>9.3} {:>7.4} {:>4} {:>10.3e} {:>5} {:>9.4} {:>7.2}",
-            t.id,
-            t.stage,
-            p.factors(),
-            p.confidence().to_string(),
-            p.alpha(),
-            p.unobserved_weight(),
-            p.reg_exponent(),
-            p.regularization(),
-            p.iterations(),
-            t.value,
-            t.seconds
-        );
+        if !quiet {
+            print_trial(t);
+        }
     })?;
     // The model first (atomic: a directory rename), then the search record
     // inside it, each file written to a temporary and renamed.
@@ -108,4 +82,41 @@ pub fn run(a: Args) -> Result<()> {
     println!("best: {}", serde_json::to_string(&result.best)?);
     println!("saved to {}", a.output.display());
     Ok(())
+}
+
+/// The header of the trial table.
+fn print_header(a: &Args) {
+    println!(
+        "{:>5} {:>5} {:>4} {:>8} {:>9} {:>7} {:>4} {:>10} {:>5} {:>9} {:>7}",
+        "trial",
+        "stage",
+        "k",
+        "conf",
+        "alpha",
+        "alpha0",
+        "nu",
+        "lambda",
+        "iters",
+        a.metric.to_string(),
+        "seconds"
+    );
+}
+
+/// One row of the trial table.
+fn print_trial(t: &ials::eval::tune::Trial) {
+    let p = &t.params;
+    println!(
+        "{:>5} {:>5} {:>4} {:>8} {:>9.3} {:>7.4} {:>4} {:>10.3e} {:>5} {:>9.4} {:>7.2}",
+        t.id,
+        t.stage,
+        p.factors(),
+        p.confidence().to_string(),
+        p.alpha(),
+        p.unobserved_weight(),
+        p.reg_exponent(),
+        p.regularization(),
+        p.iterations(),
+        t.value,
+        t.seconds
+    );
 }

@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ials::data::read::{read_interactions, ReadOptions};
+use ials::data::read::read_interactions;
+
+use crate::common;
 use ials::serve::UpdateOptions;
 use ials::Model;
 
@@ -16,8 +18,8 @@ pub struct Args {
     model: PathBuf,
     /// New interactions: user,item[,value] rows (`-`: standard input). A pair
     /// already in the model has the new value added to the old one.
-    #[arg(long)]
-    input: PathBuf,
+    #[command(flatten)]
+    input: common::Input,
     /// Directory of the updated model.
     #[arg(long)]
     output: PathBuf,
@@ -27,25 +29,14 @@ pub struct Args {
     /// Full sweeps over all rows afterwards (0: rows without new data stay as they were).
     #[arg(long, default_value_t = 0)]
     sweeps: usize,
-    /// Field delimiter: one character, or `tab` / `space` (default: detected).
-    #[arg(long)]
-    delimiter: Option<String>,
-    /// The input's first line is a header.
-    #[arg(long)]
-    header: bool,
 }
 
 pub fn run(a: Args) -> Result<()> {
     let t = Instant::now();
     let mut model = Model::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
-    let delimiter = crate::common::parse_delimiter(a.delimiter.as_deref())?;
-    let opts = ReadOptions {
-        delimiter,
-        header: a.header,
-        ..ReadOptions::default()
-    };
-    let new = read_interactions(&a.input, &opts)?;
+    let opts = a.input.format.read_options()?;
+    let new = read_interactions(&a.input.input, &opts)?;
     let (m0, n0) = (model.n_users(), model.n_items());
     let report = model.partial_fit_interactions(
         &new,
