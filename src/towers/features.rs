@@ -128,6 +128,7 @@ impl Features {
         let mut line_no = 0u64;
         let mut data_lines = 0usize;
         let mut seen_line = false;
+        let mut width: Option<(usize, u64)> = None;
         loop {
             buf.clear();
             let read = reader.read_line(&mut buf).map_err(|e| match e.kind() {
@@ -140,7 +141,10 @@ impl Features {
                 break;
             }
             line_no += 1;
-            let line = buf.trim_end_matches(['\n', '\r']).trim();
+            let mut line = buf.trim_end_matches(['\n', '\r']).trim();
+            if line_no == 1 {
+                line = crate::data::read::strip_bom(line).trim();
+            }
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -155,6 +159,19 @@ impl Features {
             seen_line = true;
             if first && is_header(&fields) {
                 continue;
+            }
+            match width {
+                None => width = Some((fields.len(), line_no)),
+                Some((w, at)) if w != fields.len() => {
+                    return Err(parse(
+                        line_no,
+                        format!(
+                            "{} fields, but line {at} has {w}: every line of a file must have the same number of fields",
+                            fields.len()
+                        ),
+                    ))
+                }
+                Some(_) => {}
             }
             if !(2..=3).contains(&fields.len()) {
                 return Err(parse(
@@ -179,7 +196,10 @@ impl Features {
                     _ => {
                         return Err(parse(
                             line_no,
-                            format!("feature value {v:?} is not a finite number"),
+                            format!(
+                                "feature value {} is not a finite number",
+                                crate::data::read::shown(v)
+                            ),
                         ))
                     }
                 },
