@@ -62,6 +62,7 @@ pub mod io;
 pub mod linalg;
 pub mod model;
 pub mod params;
+pub mod resources;
 pub mod serve;
 pub mod solver;
 pub mod synth;

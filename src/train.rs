@@ -353,6 +353,8 @@ impl Params {
     where
         F: FnMut(&Progress<'_>) -> ControlFlow<()> + Send,
     {
+        self.validate()?;
+        crate::resources::check_fit(self, data.n_users(), data.n_items(), data.nnz())?;
         let (x, y) = initial_factors(self, data.n_users(), data.n_items());
         self.fit_from(data, x, y, callback)
     }
@@ -369,6 +371,7 @@ impl Params {
         F: FnMut(&Progress<'_>) -> ControlFlow<()> + Send,
     {
         self.validate()?;
+        crate::resources::check_fit(self, data.n_users(), data.n_items(), data.nnz())?;
         let job = || run(self, data, x, y, &mut callback);
         let (x, y, history) = match self.threads {
             Some(t) => rayon::ThreadPoolBuilder::new()

@@ -410,13 +410,13 @@ pub fn read_interactions(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<I
     let mut b = InteractionsBuilder::new();
     read_into(open(path)?, path, opts, &mut b)?;
     match b.build() {
-        Err(Error::InvalidValue { user, item, value }) if path != Path::new("-") => {
-            Err(overflow_line(path, opts, &user, &item).unwrap_or(Error::InvalidValue {
+        Err(Error::InvalidValue { user, item, value }) if path != Path::new("-") => Err(
+            overflow_line(path, opts, &user, &item).unwrap_or(Error::InvalidValue {
                 user,
                 item,
                 value,
-            }))
-        }
+            }),
+        ),
         other => other,
     }
 }
@@ -468,7 +468,16 @@ pub fn read_interactions_from<R: Read>(
 /// [`Error::Parse`] naming the file and line; an empty file is
 /// [`Error::EmptyInput`].
 pub fn read_id_list(path: &Path, ids: &IdMap, kind: &'static str) -> Result<Vec<u32>> {
-    let reader = open(path)?;
+    read_id_list_from(open(path)?, path, ids, kind)
+}
+
+/// [`read_id_list`] from any reader; `path` names it in errors.
+pub fn read_id_list_from<R: BufRead>(
+    reader: R,
+    path: &Path,
+    ids: &IdMap,
+    kind: &'static str,
+) -> Result<Vec<u32>> {
     let mut out = Vec::new();
     for (n, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| match e.kind() {
@@ -551,8 +560,14 @@ mod tests {
             ("a,x,1\nb\n", "line 2: 1 fields, but line 1 has 3"),
             ("a,x,1\nc,z\n", "line 2: 2 fields, but line 1 has 3"),
             ("a,x,1\n\"b,y,1\n", "line 2: unbalanced quote in field 1"),
-            ("a,x,1\n\"b\"c,y,1\n", "line 2: text after the closing quote"),
-            ("a,x,1\nb,y,1\rz\n", "line 2: field \"1\\rz\" holds a line break"),
+            (
+                "a,x,1\n\"b\"c,y,1\n",
+                "line 2: text after the closing quote",
+            ),
+            (
+                "a,x,1\nb,y,1\rz\n",
+                "line 2: field \"1\\rz\" holds a line break",
+            ),
             ("a,x,1\nb,y,abc\n", "line 2: value \"abc\" is not a number"),
             ("a,x,NaN\n", "line 1: value \"NaN\" is not finite"),
             ("a,x,inf\n", "line 1: value \"inf\" is not finite"),
@@ -584,7 +599,10 @@ mod tests {
         assert_eq!(split("\"a,b\",1,1", b',').unwrap(), ["a,b", "1", "1"]);
         assert_eq!(split(" \"a\"\"q\" , x ,", b',').unwrap(), ["a\"q", "x", ""]);
         assert_eq!(split("a\"b,c", b',').unwrap(), ["a\"b", "c"]);
-        assert_eq!(split("  u  \"i j\"\t2 ", WHITESPACE).unwrap(), ["u", "i j", "2"]);
+        assert_eq!(
+            split("  u  \"i j\"\t2 ", WHITESPACE).unwrap(),
+            ["u", "i j", "2"]
+        );
         assert!(split("\"u\"x y", WHITESPACE).is_err());
         assert!(split("\"a,b", b',').unwrap_err().contains("unbalanced"));
         assert_eq!(split("", WHITESPACE).unwrap(), Vec::<String>::new());
@@ -609,7 +627,10 @@ mod tests {
         let e = read_interactions(&p, &ReadOptions::default())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("line 3: the values of user \"a\" and item \"x\""), "{e}");
+        assert!(
+            e.contains("line 3: the values of user \"a\" and item \"x\""),
+            "{e}"
+        );
         let e = read("a,x,3e38\na,x,3e38\n", &ReadOptions::default()).unwrap_err();
         assert!(matches!(e, Error::InvalidValue { .. }), "{e}");
     }
@@ -623,7 +644,10 @@ mod tests {
         assert_eq!(read_id_list(&p, &ids, "item").unwrap(), [0, 1]);
         std::fs::write(&p, "a\nb\rc\n").unwrap();
         let e = read_id_list(&p, &ids, "item").unwrap_err().to_string();
-        assert!(e.contains("line 2: id \"b\\rc\" holds a carriage return"), "{e}");
+        assert!(
+            e.contains("line 2: id \"b\\rc\" holds a carriage return"),
+            "{e}"
+        );
         std::fs::write(&p, "a\n\0\n").unwrap();
         let e = read_id_list(&p, &ids, "item").unwrap_err().to_string();
         assert!(e.contains("line 2: binary data"), "{e}");
