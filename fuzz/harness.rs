@@ -65,7 +65,12 @@ pub fn csv(data: &[u8]) {
 /// The feature-file reader.
 pub fn features(data: &[u8]) {
     if let Ok(f) = Features::from_reader(data, "fuzz.csv", "item") {
-        assert!(!f.is_empty());
+        // Zero values are dropped, so an entity may have no triplet.
+        assert!(!f.entities().is_empty());
+        assert!(f
+            .triplets()
+            .iter()
+            .all(|t| (t.0 as usize) < f.entities().len() && (t.1 as usize) < f.names().len()));
         assert!(f.triplets().iter().all(|t| t.2.is_finite()));
     }
 }

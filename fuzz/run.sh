@@ -27,7 +27,7 @@ bin() { echo "$CARGO_TARGET_DIR/$triple/release/$1"; }
 run() {
   local t="$1"; shift
   mkdir -p "$here/work/$t" "$here/artifacts/$t"
-  local max=4096; [ "$t" = model ] && max=16384
+  local max=1024; [ "$t" = model ] && max=4096
   "$(bin "$t")" -artifact_prefix="$here/artifacts/$t/" -max_len=$max -rss_limit_mb=2048 \
     -timeout=10 "$@" "$here/work/$t" "$here/corpus/$t"
 }

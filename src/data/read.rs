@@ -316,19 +316,6 @@ where
                 format!("field {} holds a line break", shown(bad)),
             ));
         }
-        match width {
-            None => width = Some((ranges.len(), line_no)),
-            Some((w, first)) if w != ranges.len() => {
-                return Err(parse_err(
-                    line_no,
-                    format!(
-                        "{} fields, but line {first} has {w}: every line of a file must have the same number of fields",
-                        ranges.len()
-                    ),
-                ))
-            }
-            Some(_) => {}
-        }
         let mut fields = recycle(std::mem::take(&mut store));
         fields.extend(ranges.iter().map(|&(a, b)| &unquoted[a..b]));
         if fields.len() < need {
@@ -344,6 +331,19 @@ where
                     fields.len()
                 ),
             ));
+        }
+        match width {
+            None => width = Some((ranges.len(), line_no)),
+            Some((w, first)) if w != ranges.len() => {
+                return Err(parse_err(
+                    line_no,
+                    format!(
+                        "{} fields, but line {first} has {w}: every line of a file must have the same number of fields",
+                        ranges.len()
+                    ),
+                ))
+            }
+            Some(_) => {}
         }
         let user = fields[cols.user];
         let item = fields[cols.item];
@@ -557,7 +557,7 @@ mod tests {
         let opts = ReadOptions::default();
         for (input, needle) in [
             ("b\n", "line 1: missing item field"),
-            ("a,x,1\nb\n", "line 2: 1 fields, but line 1 has 3"),
+            ("a,x,1\nb\n", "line 2: missing item field"),
             ("a,x,1\nc,z\n", "line 2: 2 fields, but line 1 has 3"),
             ("a,x,1\n\"b,y,1\n", "line 2: unbalanced quote in field 1"),
             (

@@ -128,7 +128,6 @@ impl Features {
         let mut line_no = 0u64;
         let mut data_lines = 0usize;
         let mut seen_line = false;
-        let mut width: Option<(usize, u64)> = None;
         loop {
             buf.clear();
             let read = reader.read_line(&mut buf).map_err(|e| match e.kind() {
@@ -159,19 +158,6 @@ impl Features {
             seen_line = true;
             if first && is_header(&fields) {
                 continue;
-            }
-            match width {
-                None => width = Some((fields.len(), line_no)),
-                Some((w, at)) if w != fields.len() => {
-                    return Err(parse(
-                        line_no,
-                        format!(
-                            "{} fields, but line {at} has {w}: every line of a file must have the same number of fields",
-                            fields.len()
-                        ),
-                    ))
-                }
-                Some(_) => {}
             }
             if !(2..=3).contains(&fields.len()) {
                 return Err(parse(
