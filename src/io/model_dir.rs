@@ -211,11 +211,14 @@ fn sync_dir(dir: &Path) {
     }
 }
 
+/// Writes the contents of an [`Extra`] file.
+type WriteFn<'a> = Box<dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a>;
+
 /// A further file saved in the model directory with the model (listed and
 /// checksummed in the manifest, written in the same atomic step).
 pub struct Extra<'a> {
     name: String,
-    write: Box<dyn Fn(&mut dyn Write) -> std::io::Result<()> + 'a>,
+    write: WriteFn<'a>,
 }
 
 impl<'a> Extra<'a> {
