@@ -67,6 +67,7 @@ pub mod model;
 pub mod neural;
 pub mod params;
 pub mod report;
+pub mod resources;
 pub mod serve;
 #[doc(hidden)] // public as `internals::solver`
 pub mod solver;

@@ -411,6 +411,8 @@ impl Params {
     where
         F: FnMut(&Progress<'_>) -> ControlFlow<()> + Send,
     {
+        self.validate()?;
+        crate::resources::check_fit(self, data.n_users(), data.n_items(), data.nnz())?;
         let (x, y) = initial_factors(self, data.n_users(), data.n_items());
         self.fit_from(data, x, y, callback)
     }
@@ -426,6 +428,7 @@ impl Params {
     where
         F: FnMut(&Progress<'_>) -> ControlFlow<()> + Send,
     {
+        crate::resources::check_fit(self, data.n_users(), data.n_items(), data.nnz())?;
         let setup = || Ials::new(self, data, x, y);
         let (trainer, history) = train(self.threads(), self.iterations(), setup, callback)?;
         let (x, y) = trainer.into_factors();

@@ -541,7 +541,7 @@ fn history_fold_in_explain_and_update() {
     let hist = d.path().join("hist.csv");
     fs::write(
         &hist,
-        "newbie,item1\nnewbie,item4,2\nnewbie,nosuch\nuser3,item3\n",
+        "newbie,item1,1\nnewbie,item4,2\nnewbie,nosuch,1\nuser3,item3,1\n",
     )
     .unwrap();
     let recs = d.path().join("recs.csv");
@@ -631,7 +631,7 @@ fn history_fold_in_explain_and_update() {
 
     // Update: new user, new item, new pair; the old model stays as it was.
     let new = d.path().join("new.csv");
-    fs::write(&new, "user0,item_new,2\nstranger,item2\n").unwrap();
+    fs::write(&new, "user0,item_new,2\nstranger,item2,1\n").unwrap();
     let m2 = d.path().join("m2");
     ok(&ials(&[
         "update",

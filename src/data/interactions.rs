@@ -119,6 +119,16 @@ impl InteractionsBuilder {
         }
         let (m, n) = (self.users.len(), self.items.len());
         let by_user = csr_from_triplets(m, n, self.triplets);
+        // Duplicates are summed: finite values can add up past f32::MAX.
+        if let Some(p) = by_user.data().iter().position(|v| !v.is_finite()) {
+            let indptr = by_user.indptr();
+            let row = indptr.raw_storage().partition_point(|&q| q <= p) - 1;
+            return Err(Error::InvalidValue {
+                user: self.users.id(row as u32).to_owned(),
+                item: self.items.id(by_user.indices()[p]).to_owned(),
+                value: by_user.data()[p],
+            });
+        }
         let by_item = transpose(&by_user);
         Ok(Interactions {
             users: self.users,

@@ -66,9 +66,28 @@ fn header_value<'a>(header: &'a str, key: &str) -> Option<&'a str> {
     Some(rest[..end].trim())
 }
 
+/// The largest header this reader accepts (bytes). NumPy writes a few
+/// dozen bytes for a 2-d float array; a longer one is not one of ours.
+pub const MAX_HEADER: usize = 1 << 16;
+
 /// Read a 2-d `.npy` matrix as row-major `f32`: `(rows, cols, data)`.
 /// A 1-d array reads as one column.
-pub fn read_f32<R: Read>(mut r: R, path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+///
+/// Nothing is allocated on the header's word: the header is at most
+/// [`MAX_HEADER`] bytes, and the data is read as it arrives, so a header
+/// claiming more values than the input holds is a typed "truncated" error
+/// whatever the shape says.
+pub fn read_f32<R: Read>(r: R, path: &Path) -> Result<(usize, usize, Vec<f32>)> {
+    read_f32_expect(r, path, None)
+}
+
+/// [`read_f32`] that also checks the header's shape against `expect`
+/// (`rows, cols`) before reading any data.
+pub fn read_f32_expect<R: Read>(
+    mut r: R,
+    path: &Path,
+    expect: Option<(usize, usize)>,
+) -> Result<(usize, usize, Vec<f32>)> {
     let mut pre = [0u8; 8];
     r.read_exact(&mut pre)
         .map_err(|_| bad(path, "too short to be a .npy file"))?;
@@ -90,6 +109,12 @@ pub fn read_f32<R: Read>(mut r: R, path: &Path) -> Result<(usize, usize, Vec<f32
         }
         v => return Err(bad(path, format!("unsupported .npy version {v}"))),
     };
+    if header_len > MAX_HEADER {
+        return Err(bad(
+            path,
+            format!("header of {header_len} bytes (at most {MAX_HEADER} accepted)"),
+        ));
+    }
     let mut header = vec![0u8; header_len];
     r.read_exact(&mut header)
         .map_err(|_| bad(path, "truncated header"))?;
@@ -103,33 +128,58 @@ pub fn read_f32<R: Read>(mut r: R, path: &Path) -> Result<(usize, usize, Vec<f32
         .filter(|s| !s.is_empty())
         .map(|s| s.parse::<usize>())
         .collect::<std::result::Result<_, _>>()
-        .map_err(|_| bad(path, format!("bad shape ({shape})")))?;
+        .map_err(|_| bad(path, format!("bad shape ({})", cut(shape))))?;
     let (rows, cols) = match dims.as_slice() {
         [r] => (*r, 1),
         [r, c] => (*r, *c),
         _ => {
             return Err(bad(
                 path,
-                format!("expected a 2-d array, shape is ({shape})"),
+                format!("expected a 2-d array, shape is ({})", cut(shape)),
             ))
         }
     };
-    let count = rows
-        .checked_mul(cols)
-        .ok_or_else(|| bad(path, "shape too large"))?;
+    if let Some((er, ec)) = expect {
+        if (rows, cols) != (er, ec) {
+            return Err(bad(
+                path,
+                format!("shape {rows} x {cols}, expected {er} x {ec}"),
+            ));
+        }
+    }
     let width = match descr {
         "<f4" | "=f4" | "f4" => 4,
         "<f8" | "=f8" | "f8" => 8,
         other => {
             return Err(bad(
                 path,
-                format!("unsupported dtype {other:?}; expected float32 or float64"),
+                format!(
+                    "unsupported dtype {}; expected float32 or float64",
+                    cut(other)
+                ),
             ))
         }
     };
-    let mut raw = vec![0u8; count * width];
-    r.read_exact(&mut raw)
-        .map_err(|_| bad(path, format!("truncated: expected {rows} x {cols} values")))?;
+    let count = rows.checked_mul(cols);
+    let nbytes = count
+        .and_then(|c| c.checked_mul(width))
+        .filter(|&b| u64::try_from(b).is_ok())
+        .ok_or_else(|| bad(path, format!("shape {rows} x {cols} is too large")))?;
+    let count = count.expect("invariant: checked above");
+    // Read what is there, up to the declared size: memory follows the input.
+    let mut raw = Vec::new();
+    r.take(nbytes as u64)
+        .read_to_end(&mut raw)
+        .map_err(|e| bad(path, format!("read failed: {e}")))?;
+    if raw.len() != nbytes {
+        return Err(bad(
+            path,
+            format!(
+                "truncated: the header declares {rows} x {cols} values ({nbytes} bytes), the file holds {} bytes of data",
+                raw.len()
+            ),
+        ));
+    }
     let mut data: Vec<f32> = if width == 4 {
         raw.chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
@@ -139,6 +189,7 @@ pub fn read_f32<R: Read>(mut r: R, path: &Path) -> Result<(usize, usize, Vec<f32
             .map(|b| f64::from_le_bytes(b.try_into().expect("invariant: 8 bytes")) as f32)
             .collect()
     };
+    drop(raw);
     if fortran && cols > 1 {
         let mut c = vec![0f32; count];
         for j in 0..cols {
@@ -149,6 +200,28 @@ pub fn read_f32<R: Read>(mut r: R, path: &Path) -> Result<(usize, usize, Vec<f32
         data = c;
     }
     Ok((rows, cols, data))
+}
+
+fn cut(s: &str) -> String {
+    let t = crate::data::read::shown(s);
+    t[1..t.len() - 1].to_owned()
+}
+
+/// An error naming the first value of `data` (`rows x cols`, row-major)
+/// that is NaN or infinite, if any.
+pub fn check_finite(path: &Path, cols: usize, data: &[f32]) -> Result<()> {
+    match data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(p) => Err(bad(
+            path,
+            format!(
+                "value {} at row {}, column {} is not finite (NaN or infinite factors cannot be scored)",
+                data[p],
+                p / cols.max(1),
+                p % cols.max(1)
+            ),
+        )),
+    }
 }
 
 /// Read `path` (see [`read_f32`]).
@@ -171,6 +244,55 @@ mod tests {
         let (r, c, back) = read_f32(&buf[..], Path::new("x.npy")).unwrap();
         assert_eq!((r, c), (3, 4));
         assert_eq!(back, data);
+    }
+
+    #[test]
+    fn huge_shapes_and_headers_are_typed_errors_without_allocating() {
+        // A header claiming (10^12, 4) over 16 bytes of data.
+        let with_shape = |shape: &str| {
+            let header =
+                format!("{{'descr': '<f4', 'fortran_order': False, 'shape': {shape}, }}\n");
+            let mut v = MAGIC.to_vec();
+            v.extend_from_slice(&[1, 0]);
+            v.extend_from_slice(&(header.len() as u16).to_le_bytes());
+            v.extend_from_slice(header.as_bytes());
+            v.extend_from_slice(&[0u8; 16]);
+            v
+        };
+        let crafted = with_shape("(1000000000000, 4)");
+        let e = read_f32(&crafted[..], Path::new("u.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("truncated") && e.contains("1000000000000 x 4"),
+            "{e}"
+        );
+        let e = read_f32_expect(&crafted[..], Path::new("u.npy"), Some((2, 4)))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected 2 x 4"), "{e}");
+        // (2^62, 8) overflows the byte count.
+        let big = with_shape("(4611686018427387904, 8)");
+        let e = read_f32(&big[..], Path::new("u.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("too large"), "{e}");
+        // A version-2 header declaring 4 GiB.
+        let mut v2 = b"\x93NUMPY\x02\x00".to_vec();
+        v2.extend_from_slice(&u32::MAX.to_le_bytes());
+        let e = read_f32(&v2[..], Path::new("u.npy"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("at most 65536"), "{e}");
+    }
+
+    #[test]
+    fn non_finite_values_are_named() {
+        let e = check_finite(Path::new("x.npy"), 3, &[0.0, 1.0, 2.0, 3.0, f32::NAN, 5.0])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("row 1, column 1 is not finite"), "{e}");
+        assert!(check_finite(Path::new("x.npy"), 3, &[0.0; 6]).is_ok());
     }
 
     #[test]

@@ -140,7 +140,10 @@ impl Features {
                 break;
             }
             line_no += 1;
-            let line = buf.trim_end_matches(['\n', '\r']).trim();
+            let mut line = buf.trim_end_matches(['\n', '\r']).trim();
+            if line_no == 1 {
+                line = crate::data::read::strip_bom(line).trim();
+            }
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
@@ -179,7 +182,10 @@ impl Features {
                     _ => {
                         return Err(parse(
                             line_no,
-                            format!("feature value {v:?} is not a finite number"),
+                            format!(
+                                "feature value {} is not a finite number",
+                                crate::data::read::shown(v)
+                            ),
                         ))
                     }
                 },

@@ -4,9 +4,12 @@
 //!
 //! Files, in the model directory, for tower `t` (`user` or `item`):
 //! `<t>_tower_features.txt` (one attribute name a line, in row order) and
-//! `<t>_tower_weights.npy` (float32, features x factors). Each is written
-//! atomically. They are not part of the model's manifest: `Model::load`
-//! ignores them, and saving a model over the directory removes them.
+//! `<t>_tower_weights.npy` (float32, features x factors). `ials fit` saves
+//! them with the model ([`AttributeTower::extras`] given to
+//! [`crate::Model::save_with`]): listed and checksummed in the manifest,
+//! written in the same atomic step, kept by `ials update`. A directory
+//! whose manifest does not list them (written by [`AttributeTower::save`],
+//! or by an older build) is read from the loose files.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -15,7 +18,8 @@ use super::{Tower, TowerModel};
 use crate::data::IdMap;
 use crate::error::{Error, Result};
 use crate::factors::Factors;
-use crate::io::npy::{load_f32, write_f32};
+use crate::io::model_dir::{read_listed, Extra, MANIFEST};
+use crate::io::npy::{check_finite, read_f32, write_f32};
 use crate::io::write_atomic;
 use crate::linalg::axpy;
 
@@ -45,10 +49,8 @@ pub struct AttributeTower {
 }
 
 fn paths(dir: &Path, t: Tower) -> (PathBuf, PathBuf) {
-    (
-        dir.join(format!("{}_tower_features.txt", t.name())),
-        dir.join(format!("{}_tower_weights.npy", t.name())),
-    )
+    let (n, w) = file_names(t);
+    (dir.join(n), dir.join(w))
 }
 
 impl AttributeTower {
@@ -58,6 +60,15 @@ impl AttributeTower {
             names: model.feature_names(t).clone(),
             weights: model.attribute_weights(t).clone(),
         }
+    }
+
+    /// The file names of tower `t` in a model directory: (feature names,
+    /// weights).
+    pub fn file_names(t: Tower) -> (String, String) {
+        (
+            format!("{}_tower_features.txt", t.name()),
+            format!("{}_tower_weights.npy", t.name()),
+        )
     }
 
     /// Attribute names (rows of [`AttributeTower::weights`]).
@@ -76,49 +87,92 @@ impl AttributeTower {
         embed_attributes(&self.names, &self.weights, features)
     }
 
-    /// Write the two files of tower `t` into `dir` (atomically each).
+    fn write_names(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        for id in self.names.ids() {
+            w.write_all(id.as_bytes())?;
+            w.write_all(b"\n")?;
+        }
+        Ok(())
+    }
+
+    fn write_weights(&self, w: &mut dyn Write) -> std::io::Result<()> {
+        write_f32(
+            w,
+            self.weights.rows(),
+            self.weights.k(),
+            self.weights.as_slice(),
+        )
+    }
+
+    /// The two files of tower `t`, to save with a model
+    /// ([`crate::Model::save_with`]) so that the manifest lists them.
+    pub fn extras(&self, t: Tower) -> [Extra<'_>; 2] {
+        let (names, weights) = file_names(t);
+        [
+            Extra::new(names, move |w: &mut dyn Write| self.write_names(w)),
+            Extra::new(weights, move |w: &mut dyn Write| self.write_weights(w)),
+        ]
+    }
+
+    /// Write the two files of tower `t` into `dir` as loose files (each
+    /// atomically), outside any manifest: for a directory that holds no
+    /// model. With a model, use [`AttributeTower::extras`].
     pub fn save(&self, dir: &Path, t: Tower) -> Result<()> {
         let (names, weights) = paths(dir, t);
-        write_atomic(&names, |w: &mut dyn Write| {
-            for id in self.names.ids() {
-                w.write_all(id.as_bytes())?;
-                w.write_all(b"\n")?;
-            }
-            Ok(())
-        })?;
-        write_atomic(&weights, |w| {
-            write_f32(
-                w,
-                self.weights.rows(),
-                self.weights.k(),
-                self.weights.as_slice(),
-            )
-        })
+        write_atomic(&names, |w: &mut dyn Write| self.write_names(w))?;
+        write_atomic(&weights, |w| self.write_weights(w))
     }
 
     /// Read tower `t` from `dir`; `None` when the model has no such tower.
-    /// A half-present, malformed or inconsistent pair is
-    /// [`Error::ModelFormat`] naming the file.
+    /// Files the manifest lists are checked against their length and
+    /// checksum. A half-present, malformed, non-finite or inconsistent pair
+    /// is [`Error::ModelFormat`] naming the file.
     pub fn load(dir: &Path, t: Tower) -> Result<Option<Self>> {
         let (names_path, weights_path) = paths(dir, t);
-        match (names_path.exists(), weights_path.exists()) {
-            (false, false) => return Ok(None),
-            (true, true) => {}
-            (has_names, _) => {
-                let missing = if has_names {
+        let (names_name, weights_name) = file_names(t);
+        let listed = if dir.join(MANIFEST).is_file() {
+            (
+                read_listed(dir, &names_name)?,
+                read_listed(dir, &weights_name)?,
+            )
+        } else {
+            (None, None)
+        };
+        let names_listed = listed.0.is_some();
+        let (names_bytes, weights_bytes) = match listed {
+            (Some(n), Some(w)) => (n, w),
+            (Some(_), None) | (None, Some(_)) => {
+                let missing = if names_listed {
                     &weights_path
                 } else {
                     &names_path
                 };
                 return Err(Error::ModelFormat {
                     path: missing.clone(),
-                    reason: "missing (the other file of this tower is present)".into(),
+                    reason: "not listed in the manifest (the other file of this tower is)".into(),
                 });
             }
-        }
-        let file = std::fs::File::open(&names_path).map_err(|e| Error::io(&names_path, e))?;
+            (None, None) => match (names_path.exists(), weights_path.exists()) {
+                (false, false) => return Ok(None),
+                (true, true) => (
+                    std::fs::read(&names_path).map_err(|e| Error::io(&names_path, e))?,
+                    std::fs::read(&weights_path).map_err(|e| Error::io(&weights_path, e))?,
+                ),
+                (has_names, _) => {
+                    let missing = if has_names {
+                        &weights_path
+                    } else {
+                        &names_path
+                    };
+                    return Err(Error::ModelFormat {
+                        path: missing.clone(),
+                        reason: "missing (the other file of this tower is present)".into(),
+                    });
+                }
+            },
+        };
         let mut names = IdMap::new();
-        for line in std::io::BufReader::new(file).lines() {
+        for line in names_bytes.lines() {
             let line = line.map_err(|e| Error::ModelFormat {
                 path: names_path.clone(),
                 reason: e.to_string(),
@@ -130,17 +184,22 @@ impl AttributeTower {
                     reason: e.to_string(),
                 })?;
         }
-        let (rows, k, data) = load_f32(&weights_path)?;
+        let (rows, k, data) = read_f32(&weights_bytes[..], &weights_path)?;
         if rows != names.len() {
             return Err(Error::ModelFormat {
                 path: weights_path,
                 reason: format!("{rows} rows for {} feature names", names.len()),
             });
         }
+        check_finite(&weights_path, k, &data)?;
         let weights = Factors::from_vec(rows, k, data).ok_or_else(|| Error::ModelFormat {
             path: weights_path.clone(),
             reason: "shape does not match its data".into(),
         })?;
         Ok(Some(AttributeTower { names, weights }))
     }
+}
+
+fn file_names(t: Tower) -> (String, String) {
+    AttributeTower::file_names(t)
 }

@@ -8,9 +8,7 @@ use anyhow::{bail, Context, Result};
 /// Set the size of rayon's global pool (`None`: one thread per core).
 pub fn init_threads(threads: Option<usize>) -> Result<()> {
     if let Some(t) = threads {
-        if t == 0 {
-            return Err(ials::Error::ZeroThreads.into());
-        }
+        ials::resources::check_threads(t)?;
         rayon::ThreadPoolBuilder::new()
             .num_threads(t)
             .build_global()
@@ -19,23 +17,16 @@ pub fn init_threads(threads: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-/// Write `out` (`-`: standard output) with `write`; a file is written
-/// atomically (temporary sibling, then rename) and not created on failure.
+/// Write `out` with `write` through the one output writer,
+/// [`ials::io::write_output`]: `-` and anything that is not a regular file
+/// (FIFO, device, `/dev/stdout`) are streamed to; a regular file (or a
+/// symlink's target) is replaced atomically and not created on failure.
 pub fn write_output<F>(out: &Path, write: F) -> Result<()>
 where
     F: FnOnce(&mut dyn Write) -> std::io::Result<()>,
 {
-    if out == Path::new("-") {
-        let stdout = std::io::stdout();
-        let mut w = std::io::BufWriter::with_capacity(1 << 20, stdout.lock());
-        write(&mut w)
-            .and_then(|_| w.flush())
-            .context("writing to standard output")?;
-        Ok(())
-    } else {
-        ials::io::write_atomic(out, write)?;
-        Ok(())
-    }
+    ials::io::write_output(out, write)?;
+    Ok(())
 }
 
 /// Fail early, before any work, if `out`'s directory does not exist.

@@ -70,6 +70,7 @@ pub struct Args {
 
 fn ids(path: &PathBuf) -> Result<Vec<String>> {
     let text = std::fs::read_to_string(path).with_context(|| path.display().to_string())?;
+    let text = ials::data::read::strip_bom(&text);
     Ok(text.lines().map(|l| l.trim().to_owned()).collect())
 }
 
@@ -172,7 +173,9 @@ pub fn run(a: Args) -> Result<()> {
         (&a.user_factors, &a.item_factors, &a.users, &a.items)
     {
         let (ur, uk, udata) = load_f32(uf)?;
+        ials::io::npy::check_finite(uf, uk, &udata)?;
         let (ir, ik, idata) = load_f32(itf)?;
+        ials::io::npy::check_finite(itf, ik, &idata)?;
         let (uids, iids) = (ids(up)?, ids(ip)?);
         if uk != ik || ur != uids.len() || ir != iids.len() {
             bail!(

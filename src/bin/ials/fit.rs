@@ -104,6 +104,9 @@ pub fn run(a: Args) -> Result<()> {
     let input = &a.input.input;
     let data = read_interactions(input, &opts)?;
     let load_seconds = t.elapsed().as_secs_f64();
+    // Refuse, with the figures, a fit the machine cannot hold (before any
+    // factor is allocated, towers included).
+    ials::resources::check_fit(&params, data.n_users(), data.n_items(), data.nnz())?;
     if !a.quiet {
         eprintln!(
             "read {}: {} users x {} items, {} interactions in {load_seconds:.2}s",
@@ -243,17 +246,24 @@ fn fit_validated(
 /// `ials recommend --user-features` can embed users first described after
 /// the fit).
 fn save(a: &Args, model: &Model, towers: Option<&TowerModel>) -> Result<()> {
-    model.save(&a.output)?;
+    // With towers, their attribute weights are saved in the same atomic
+    // step (listed in the manifest).
+    let mut saved: Vec<(Tower, AttributeTower)> = Vec::new();
     if let Some(t) = towers {
         for (side, file) in [
             (Tower::User, &a.features.user_features),
             (Tower::Item, &a.features.item_features),
         ] {
             if file.is_some() {
-                AttributeTower::of(t, side).save(&a.output, side)?;
+                saved.push((side, AttributeTower::of(t, side)));
             }
         }
     }
+    let extras: Vec<_> = saved
+        .iter()
+        .flat_map(|(side, tower)| tower.extras(*side))
+        .collect();
+    model.save_with(&a.output, &extras)?;
     Ok(())
 }
 

@@ -18,8 +18,18 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     let m = read_manifest(&a.model)?;
     if a.verify {
-        ials::Model::load(&a.model)?;
+        ials::io::model_dir::verify_all(&a.model)?;
     }
+    let towers: Vec<&str> = ["user", "item"]
+        .into_iter()
+        .filter(|t| {
+            let (n, w) = ials::towers::AttributeTower::file_names(match *t {
+                "user" => ials::towers::Tower::User,
+                _ => ials::towers::Tower::Item,
+            });
+            m.files.contains_key(&n) && m.files.contains_key(&w)
+        })
+        .collect();
     println!("model:    {}", a.model.display());
     println!(
         "format:   {} version {} (written by {})",
@@ -30,6 +40,14 @@ pub fn run(a: Args) -> Result<()> {
     println!("factors:  {}", m.factors);
     println!("nnz:      {}", m.nnz);
     println!("params:   {}", serde_json::to_string(&m.params)?);
+    if towers.is_empty() {
+        println!("towers:   none");
+    } else {
+        println!(
+            "towers:   {} (attribute weights for entities first described after the fit)",
+            towers.join(", ")
+        );
+    }
     println!("files:");
     for (name, f) in &m.files {
         println!("  {name:<18} {:>14} bytes  crc32 {:08x}", f.bytes, f.crc32);

@@ -54,6 +54,23 @@ enum Command {
     Tune(tune::Args),
 }
 
+/// On SIGINT, SIGTERM or SIGHUP, remove the temporary files of the writes in
+/// progress (and put back a model moved aside) before exiting with
+/// 128 + the signal number, as a shell reports it.
+#[cfg(unix)]
+fn remove_temporaries_on_signal() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                ials::io::cleanup::on_signal();
+                eprintln!("error: interrupted by signal {sig}; temporary files removed");
+                std::process::exit(128 + sig);
+            }
+        });
+    }
+}
+
 fn main() {
     // Die quietly on a closed pipe (`ials recommend --output - | head`), as
     // Unix tools do, instead of panicking in `println!`.
@@ -64,6 +81,8 @@ fn main() {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    #[cfg(unix)]
+    remove_temporaries_on_signal();
     let result = match cli.command {
         Command::Demo(args) => demo::run(args),
         Command::Bench(args) => bench::run(args),

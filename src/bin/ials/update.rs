@@ -45,8 +45,11 @@ pub fn run(a: Args) -> Result<()> {
             sweeps: a.sweeps,
         },
     )?;
+    // Further files of the model (attribute towers) are kept.
+    let extras = ials::io::model_dir::read_extras(&a.model)
+        .with_context(|| format!("cannot read the model in {}", a.model.display()))?;
     model
-        .save(&a.output)
+        .save_with(&a.output, &extras)
         .with_context(|| format!("cannot save the model to {}", a.output.display()))?;
     println!(
         "{} triplets: {} new users ({} -> {}), {} new items ({} -> {}), {} new pairs; \
