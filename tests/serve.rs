@@ -486,7 +486,7 @@ fn history_file_is_folded_in_and_unknown_items_are_reported() {
     let (_, model) = fitted(71);
     let ids: Vec<String> = (0..4).map(|i| model.items().id(i).to_owned()).collect();
     let text = format!(
-        "alice,{a},2\nbob,nope,1\nalice,{b},1\nbob,{c}\nalice,nope,3\ncarol,zzz,1\n",
+        "alice,{a},2\nbob,nope,1\nalice,{b},1\nbob,{c},1\nalice,nope,3\ncarol,zzz,1\n",
         a = ids[0],
         b = ids[1],
         c = ids[2]
