@@ -86,6 +86,10 @@ pub struct Params {
     pub seed: u64,
     /// Worker threads (`None`: rayon's default, one per core).
     pub threads: Option<usize>,
+    /// Accept negative values as observed negatives: target 0 with the
+    /// confidence of `|r|` (default false: a negative value is refused).
+    #[serde(default)]
+    pub observed_negatives: bool,
 }
 
 impl Default for Params {
@@ -107,6 +111,7 @@ impl Default for Params {
             init_std: None,
             seed: 42,
             threads: None,
+            observed_negatives: false,
         }
     }
 }
@@ -154,6 +159,9 @@ impl ParamsBuilder {
         cg_steps: usize);
     setter!(/// Initialization seed (default 42).
         seed: u64);
+    setter!(/// Negative values are observed negatives: target 0, confidence of
+        /// `|r|` (default false: refused).
+        observed_negatives: bool);
 
     /// iALS++ block size (default `min(factors, 32)`).
     pub fn block_size(mut self, value: usize) -> Self {

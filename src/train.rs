@@ -252,6 +252,9 @@ pub(crate) fn run(
     callback: &mut dyn FnMut(&Progress<'_>) -> ControlFlow<()>,
 ) -> Result<(Factors, Factors, Vec<IterationReport>)> {
     params.validate()?;
+    if !params.observed_negatives && data.has_negatives() {
+        return Err(Error::NegativeValues);
+    }
     let (m, n) = (data.n_users(), data.n_items());
     if x.rows() != m || y.rows() != n || x.k() != params.factors || y.k() != params.factors {
         return Err(Error::Shape(format!(

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::data::interactions::check_value;
+use crate::data::interactions::check_value_with;
 use crate::data::read::{for_each_record, open, ReadOptions};
 use crate::data::{IdMap, RowView};
 use crate::error::{Error, Result};
@@ -37,6 +37,7 @@ pub(crate) fn normalize_history(
     history: &[(u32, f32)],
     len: usize,
     kind: &'static str,
+    observed_negatives: bool,
 ) -> Result<(Vec<u32>, Vec<f32>)> {
     let mut h: Vec<(u32, f32)> = history.to_vec();
     for &(i, v) in &h {
@@ -47,7 +48,7 @@ pub(crate) fn normalize_history(
                 len,
             });
         }
-        if !check_value(v) {
+        if !check_value_with(v, observed_negatives) {
             return Err(Error::InvalidValue {
                 user: if kind == "item" {
                     "?".into()
@@ -120,7 +121,12 @@ impl Model {
     /// # Ok::<(), ials::Error>(())
     /// ```
     pub fn fold_in_user(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
-        let (idx, val) = normalize_history(history, self.n_items(), "item")?;
+        let (idx, val) = normalize_history(
+            history,
+            self.n_items(),
+            "item",
+            self.params.observed_negatives,
+        )?;
         let mut x = vec![0.0f32; self.item_factors.k()];
         let mut ws = Workspace::new(self.item_factors.k());
         let row = RowView {
@@ -161,7 +167,12 @@ impl Model {
     /// Factors of a new item from the `(user, raw value)` pairs of the users
     /// who consumed it, against the user factors and `H = XᵀX` (cached).
     pub fn fold_in_item(&self, history: &[(u32, f32)]) -> Result<Vec<f32>> {
-        let (idx, val) = normalize_history(history, self.n_users(), "user")?;
+        let (idx, val) = normalize_history(
+            history,
+            self.n_users(),
+            "user",
+            self.params.observed_negatives,
+        )?;
         let mut y = vec![0.0f32; self.user_factors.k()];
         let mut ws = Workspace::new(self.user_factors.k());
         let row = RowView {
@@ -260,7 +271,7 @@ pub fn recommend_history_from<R: BufRead>(
     let k_f = model.item_factors().k();
     let rows: Vec<(Vec<u32>, Vec<f32>)> = hist
         .iter()
-        .map(|h| normalize_history(h, model.n_items(), "item"))
+        .map(|h| normalize_history(h, model.n_items(), "item", model.params.observed_negatives))
         .collect::<Result<_>>()?;
     drop(hist);
     let mut x = Factors::zeros(rows.len(), k_f);

@@ -83,6 +83,11 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Read a negative value as an observed negative (an impression not
+    /// taken): target 0 with the confidence of |value|. Without this flag a
+    /// negative value is an error naming the line.
+    #[arg(long)]
+    observed_negatives: bool,
     /// Write a JSON report (load time, sizes, params, loss per iteration).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -161,7 +166,7 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(t) = a.threads {
         b = b.threads(t);
     }
-    let params = b.check()?;
+    let params = b.observed_negatives(a.observed_negatives).check()?;
     let opts = ReadOptions {
         delimiter: common::parse_delimiter(a.delimiter.as_deref())?,
         header: a.header,
@@ -170,6 +175,7 @@ pub fn run(a: Args) -> Result<()> {
             None => Columns::default(),
         },
         value_optional: a.columns.is_none(),
+        observed_negatives: a.observed_negatives,
     };
     if let Some(r) = &a.report {
         common::check_output_parent(r)?;
