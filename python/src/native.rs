@@ -1,0 +1,6 @@
+//! The native API on the Rust types.
+use pyo3::prelude::*;
+
+pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+    Ok(())
+}
