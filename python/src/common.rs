@@ -33,7 +33,8 @@ pub fn to_pyerr(e: Error) -> PyErr {
         Error::NonFinite { .. } => "NonFiniteError",
         Error::NotPositiveDefinite { .. } => "NotPositiveDefiniteError",
         Error::IndexOutOfRange { .. } => "IndexError_",
-        Error::Io { .. } => "IalsIOError",
+        Error::Io { .. } | Error::ModelFormat { .. } => "IalsIOError",
+        Error::UnknownId { .. } => "DataError",
         Error::InvalidValue { .. }
         | Error::NegativeValues
         | Error::EmptyMatrix
