@@ -140,9 +140,35 @@ pub trait Real: Copy + Send + Sync + PartialOrd + numpy::Element + 'static {
     fn div(self, o: Self) -> Self;
     /// `c = a bᵀ` for row-major `a` (`r x k`) and `b` (`n x k`).
     fn gemm_abt(r: usize, k: usize, n: usize, a: &[Self], b: &[Self], c: &mut [Self]);
+    /// The blocked kernel of the core, when it exists for this type.
+    #[allow(clippy::too_many_arguments)]
+    fn blocked(
+        _items: ArrayView2<'_, Self>,
+        _query: ArrayView2<'_, Self>,
+        _k: usize,
+        _filter: Option<(&[usize], &[usize])>,
+        _filter_items: &[usize],
+        _threads: usize,
+        _ids: &mut [i32],
+        _scores: &mut [Self],
+    ) -> Option<PyResult<()>> {
+        None
+    }
 }
 
 impl Real for f32 {
+    fn blocked(
+        items: ArrayView2<'_, f32>,
+        query: ArrayView2<'_, f32>,
+        k: usize,
+        filter: Option<(&[usize], &[usize])>,
+        filter_items: &[usize],
+        threads: usize,
+        ids: &mut [i32],
+        scores: &mut [f32],
+    ) -> Option<PyResult<()>> {
+        Some(topk_blocked(items, query, k, filter, filter_items, threads, ids, scores))
+    }
     const NEG_MAX: f32 = -f32::MAX;
     const ZERO: f32 = 0.0;
     fn div(self, o: f32) -> f32 {
@@ -330,6 +356,80 @@ fn topk_impl<T: Real>(
     Ok(())
 }
 
+/// Batches at least this large go through the blocked kernel of the core.
+const FAST_MIN_ROWS: usize = 64;
+
+/// The blocked kernel returns only unfiltered items; it gives implicit's
+/// lists whenever every row keeps at least `k` unfiltered items (then no
+/// `-finfo.max` entry or padding can appear) and the row filters are sorted.
+fn fast_path_applies(n: usize, k: usize, filter: Option<(&[usize], &[usize])>, fitems: &[usize]) -> bool {
+    let mut worst = 0;
+    if let Some((ptr, idx)) = filter {
+        for w in ptr.windows(2) {
+            let row = &idx[w[0]..w[1]];
+            if row.windows(2).any(|p| p[0] >= p[1]) {
+                return false;
+            }
+            worst = worst.max(row.len());
+        }
+    }
+    k > 0 && k + worst + fitems.len() <= n
+}
+
+/// [`topk_impl`] on the core's blocked all-users kernel (`ials::serve::topk`):
+/// lists re-ordered as implicit orders them (score descending, equal scores
+/// by descending index). Exact float ties at the `k`-th place may keep a
+/// different item than implicit's heap would.
+#[allow(clippy::too_many_arguments)]
+fn topk_blocked(
+    items: ArrayView2<'_, f32>,
+    query: ArrayView2<'_, f32>,
+    k: usize,
+    filter: Option<(&[usize], &[usize])>,
+    filter_items: &[usize],
+    threads: usize,
+    ids: &mut [i32],
+    scores: &mut [f32],
+) -> PyResult<()> {
+    let (n, f) = (items.shape()[0], items.shape()[1]);
+    let rows = query.shape()[0];
+    let to_factors = |a: ArrayView2<'_, f32>, r: usize| {
+        let v: Vec<f32> = match a.as_slice() {
+            Some(s) => s.to_vec(),
+            None => a.iter().copied().collect(),
+        };
+        Factors::from_vec(r, f, v).expect("shape")
+    };
+    let targets = to_factors(items, n);
+    let queries = to_factors(query, rows);
+    let allowed = if filter_items.is_empty() {
+        None
+    } else {
+        let mut banned = vec![false; n];
+        for &c in filter_items {
+            banned[c] = true;
+        }
+        Some((0..n as u32).filter(|&c| !banned[c as usize]).collect::<Vec<u32>>())
+    };
+    let excluded = |q: usize, t: u32| match filter {
+        Some((ptr, idx)) if q + 1 < ptr.len() => idx[ptr[q]..ptr[q + 1]].binary_search(&(t as usize)).is_ok(),
+        _ => false,
+    };
+    let pool = pool(threads)?;
+    pool.install(|| {
+        ials::serve::topk::top_k_all(&queries, &targets, allowed, k, excluded, |q, list| -> Result<(), Error> {
+            let mut list = list.to_vec();
+            list.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then(b.0.cmp(&a.0)));
+            for (j, &(c, s)) in list.iter().enumerate() {
+                ids[q * k + j] = c as i32;
+                scores[q * k + j] = s;
+            }
+            Ok(())
+        })
+    })
+    .map_err(crate::common::to_pyerr)
+}
+
 /// implicit's `topk(items, query, k, item_norms, filter_query_items,
 /// filter_items, num_threads)`: `(ids int32, scores)` of shape `(rows, k)`,
 /// scores in the dtype of the factors.
@@ -387,7 +487,13 @@ pub fn topk<'py>(
                 let mut scores = vec![<$t>::ZERO; rows * k];
                 let (itv, qv) = (it.as_array(), q.as_array());
                 let filt = filter.as_ref().map(|(p, i)| (p.as_slice(), i.as_slice()));
+                let fast = norms.is_none() && rows >= FAST_MIN_ROWS && fast_path_applies(n, k, filt, &fitems);
                 py.detach(|| {
+                    if fast {
+                        if let Some(r) = <$t>::blocked(itv, qv, k, filt, &fitems, num_threads, &mut ids, &mut scores) {
+                            return r;
+                        }
+                    }
                     topk_impl::<$t>(itv, qv, k, norms.as_deref(), filt, &fitems, num_threads, &mut ids, &mut scores)
                 })?;
                 let ids = Array2::from_shape_vec((rows, k), ids).expect("shape").into_pyarray(py);

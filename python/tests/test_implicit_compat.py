@@ -306,3 +306,23 @@ def test_save_files_move_both_ways(tmp_path):
     back = AlternatingLeastSquares.load(str(tmp_path / "ref.npz"))
     assert np.array_equal(back.user_factors, ref.user_factors)
     assert np.array_equal(back.recommend(2, ui[2])[0], ref.recommend(2, ui[2])[0])
+
+
+@needs_implicit
+def test_large_batches_on_the_blocked_kernel_equal_implicit():
+    """Batches of 64 users or more run on the core's blocked kernel when every
+    row keeps N unfiltered items; the lists equal implicit's."""
+    ui = random_csr(300, 120, 0.05, 21)
+    ours = AlternatingLeastSquares(factors=8, iterations=3, random_state=21)
+    ours.fit(ui, show_progress=False)
+    ref = reference(ours)
+    users = np.arange(300)
+    for kw in [dict(N=10), dict(N=7, filter_items=[3, 50, 119]), dict(N=12, filter_already_liked_items=False)]:
+        a = ours.recommend(users, ui, **kw)
+        b = ref.recommend(users, ui, **kw)
+        assert np.array_equal(a[0], b[0]), kw
+        assert np.allclose(a[1], b[1], rtol=1e-4, atol=1e-6), kw
+    # the exact path still handles N beyond the unfiltered items
+    a = ours.recommend(users, ui, N=118)
+    b = ref.recommend(users, ui, N=118)
+    assert np.array_equal(a[0][:, :100], b[0][:, :100])
