@@ -212,7 +212,9 @@ pub fn csr_from_arrays(
     }
     let nnz = indptr[m];
     if indptr[0] != 0 || indptr.windows(2).any(|w| w[0] > w[1]) || nnz > idx.len() {
-        return Err(PyValueError::new_err("indptr is not a valid CSR offset array"));
+        return Err(PyValueError::new_err(
+            "indptr is not a valid CSR offset array",
+        ));
     }
     if idx.len() != val.len() {
         return Err(PyValueError::new_err(format!(
@@ -226,12 +228,20 @@ pub fn csr_from_arrays(
             "column index {bad} out of range for {n} columns"
         )));
     }
-    let canonical = (0..m).all(|r| idx[indptr[r]..indptr[r + 1]].windows(2).all(|w| w[0] < w[1]));
+    let canonical = (0..m).all(|r| {
+        idx[indptr[r]..indptr[r + 1]]
+            .windows(2)
+            .all(|w| w[0] < w[1])
+    });
     let (indptr, indices, values) = if canonical {
         (
             indptr,
             idx[..nnz].iter().map(|&i| i as u32).collect::<Vec<u32>>(),
-            if val.len() == nnz { val } else { val[..nnz].to_vec() },
+            if val.len() == nnz {
+                val
+            } else {
+                val[..nnz].to_vec()
+            },
         )
     } else {
         let mut out_ptr = Vec::with_capacity(m + 1);

@@ -17,7 +17,9 @@ use ials::confidence::{ConfidenceKind, Target, Weighting};
 use ials::solver::{solve_row, RowProblem, Workspace};
 use ials::{Error, Factors, Gramian, IdMap, Interactions, Params, SolverKind};
 
-use crate::common::{csr_from_arrays, factors_from, params_from_dict, pool, run_interruptible, IntoPy};
+use crate::common::{
+    csr_from_arrays, factors_from, params_from_dict, pool, run_interruptible, IntoPy,
+};
 
 /// One iteration's report as the tuple handed to Python callbacks:
 /// `(iteration, seconds, observed, unobserved, regularization, loss_seconds)`.
@@ -40,7 +42,11 @@ pub fn fit_csr<'py>(
     item_factors: PyReadonlyArray2<'py, f32>,
     params: &Bound<'py, PyDict>,
     callback: Option<Py<PyAny>>,
-) -> PyResult<(Bound<'py, PyArray2<f32>>, Bound<'py, PyArray2<f32>>, Vec<Report>)> {
+) -> PyResult<(
+    Bound<'py, PyArray2<f32>>,
+    Bound<'py, PyArray2<f32>>,
+    Vec<Report>,
+)> {
     let params = params_from_dict(Some(params))?;
     let m = csr_from_arrays(indptr, indices, data, shape)?;
     let x = factors_from(&user_factors);
@@ -89,10 +95,14 @@ pub fn fit_core(
                         r.loss.regularization,
                         r.loss_seconds,
                     );
-                    let res = Python::attach(|py| -> PyResult<bool> {
-                        let out = cb.bind(py).call1(PyTuple::new(py, [rep.into_pyobject(py)?])?)?;
-                        Ok(!(out.is_instance_of::<pyo3::types::PyBool>() && !out.extract::<bool>()?))
-                    });
+                    let res =
+                        Python::attach(|py| -> PyResult<bool> {
+                            let out = cb
+                                .bind(py)
+                                .call1(PyTuple::new(py, [rep.into_pyobject(py)?])?)?;
+                            Ok(!out.is_instance_of::<pyo3::types::PyBool>()
+                                || out.extract::<bool>()?)
+                        });
                     match res {
                         Ok(true) => {}
                         Ok(false) => return ControlFlow::Break(()),
@@ -130,7 +140,11 @@ pub fn fit_core(
         return Err(e);
     }
     let (model, history) = result.py()?;
-    Ok((model.user_factors().clone(), model.item_factors().clone(), history))
+    Ok((
+        model.user_factors().clone(),
+        model.item_factors().clone(),
+        history,
+    ))
 }
 
 /// Scalars the top-k kernel works in (implicit keeps the factors' dtype).
@@ -167,7 +181,16 @@ impl Real for f32 {
         ids: &mut [i32],
         scores: &mut [f32],
     ) -> Option<PyResult<()>> {
-        Some(topk_blocked(items, query, k, filter, filter_items, threads, ids, scores))
+        Some(topk_blocked(
+            items,
+            query,
+            k,
+            filter,
+            filter_items,
+            threads,
+            ids,
+            scores,
+        ))
     }
     const NEG_MAX: f32 = -f32::MAX;
     const ZERO: f32 = 0.0;
@@ -178,8 +201,20 @@ impl Real for f32 {
         // SAFETY: the slices hold r*k, n*k and r*n elements, row-major.
         unsafe {
             matrixmultiply::sgemm(
-                r, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, 0.0,
-                c.as_mut_ptr(), n as isize, 1,
+                r,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                1,
+                k as isize,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
             )
         }
     }
@@ -195,8 +230,20 @@ impl Real for f64 {
         // SAFETY: the slices hold r*k, n*k and r*n elements, row-major.
         unsafe {
             matrixmultiply::dgemm(
-                r, k, n, 1.0, a.as_ptr(), k as isize, 1, b.as_ptr(), 1, k as isize, 0.0,
-                c.as_mut_ptr(), n as isize, 1,
+                r,
+                k,
+                n,
+                1.0,
+                a.as_ptr(),
+                k as isize,
+                1,
+                b.as_ptr(),
+                1,
+                k as isize,
+                0.0,
+                c.as_mut_ptr(),
+                n as isize,
+                1,
             )
         }
     }
@@ -300,7 +347,11 @@ fn topk_impl<T: Real>(
             &query_owned
         }
     };
-    let work = |b: usize, ids: &mut [i32], scores: &mut [T], buf: &mut Vec<T>, heap: &mut Vec<(T, i32)>| {
+    let work = |b: usize,
+                ids: &mut [i32],
+                scores: &mut [T],
+                buf: &mut Vec<T>,
+                heap: &mut Vec<(T, i32)>| {
         let start = b * BATCH;
         let r = (rows - start).min(BATCH);
         buf.clear();
@@ -332,7 +383,13 @@ fn topk_impl<T: Real>(
             for &c in filter_items {
                 row[c] = T::NEG_MAX;
             }
-            select(row, k, heap, &mut ids[j * k..(j + 1) * k], &mut scores[j * k..(j + 1) * k]);
+            select(
+                row,
+                k,
+                heap,
+                &mut ids[j * k..(j + 1) * k],
+                &mut scores[j * k..(j + 1) * k],
+            );
         }
     };
     let batches = rows.div_ceil(BATCH);
@@ -362,7 +419,12 @@ const FAST_MIN_ROWS: usize = 64;
 /// The blocked kernel returns only unfiltered items; it gives implicit's
 /// lists whenever every row keeps at least `k` unfiltered items (then no
 /// `-finfo.max` entry or padding can appear) and the row filters are sorted.
-fn fast_path_applies(n: usize, k: usize, filter: Option<(&[usize], &[usize])>, fitems: &[usize]) -> bool {
+fn fast_path_applies(
+    n: usize,
+    k: usize,
+    filter: Option<(&[usize], &[usize])>,
+    fitems: &[usize],
+) -> bool {
     let mut worst = 0;
     if let Some((ptr, idx)) = filter {
         for w in ptr.windows(2) {
@@ -409,23 +471,40 @@ fn topk_blocked(
         for &c in filter_items {
             banned[c] = true;
         }
-        Some((0..n as u32).filter(|&c| !banned[c as usize]).collect::<Vec<u32>>())
+        Some(
+            (0..n as u32)
+                .filter(|&c| !banned[c as usize])
+                .collect::<Vec<u32>>(),
+        )
     };
     let excluded = |q: usize, t: u32| match filter {
-        Some((ptr, idx)) if q + 1 < ptr.len() => idx[ptr[q]..ptr[q + 1]].binary_search(&(t as usize)).is_ok(),
+        Some((ptr, idx)) if q + 1 < ptr.len() => {
+            idx[ptr[q]..ptr[q + 1]].binary_search(&(t as usize)).is_ok()
+        }
         _ => false,
     };
     let pool = pool(threads)?;
     pool.install(|| {
-        ials::serve::topk::top_k_all(&queries, &targets, allowed, k, excluded, |q, list| -> Result<(), Error> {
-            let mut list = list.to_vec();
-            list.sort_by(|a, b| b.1.partial_cmp(&a.1).unwrap_or(std::cmp::Ordering::Equal).then(b.0.cmp(&a.0)));
-            for (j, &(c, s)) in list.iter().enumerate() {
-                ids[q * k + j] = c as i32;
-                scores[q * k + j] = s;
-            }
-            Ok(())
-        })
+        ials::serve::topk::top_k_all(
+            &queries,
+            &targets,
+            allowed,
+            k,
+            excluded,
+            |q, list| -> Result<(), Error> {
+                let mut list = list.to_vec();
+                list.sort_by(|a, b| {
+                    b.1.partial_cmp(&a.1)
+                        .unwrap_or(std::cmp::Ordering::Equal)
+                        .then(b.0.cmp(&a.0))
+                });
+                for (j, &(c, s)) in list.iter().enumerate() {
+                    ids[q * k + j] = c as i32;
+                    scores[q * k + j] = s;
+                }
+                Ok(())
+            },
+        )
     })
     .map_err(crate::common::to_pyerr)
 }
@@ -487,17 +566,42 @@ pub fn topk<'py>(
                 let mut scores = vec![<$t>::ZERO; rows * k];
                 let (itv, qv) = (it.as_array(), q.as_array());
                 let filt = filter.as_ref().map(|(p, i)| (p.as_slice(), i.as_slice()));
-                let fast = norms.is_none() && rows >= FAST_MIN_ROWS && fast_path_applies(n, k, filt, &fitems);
+                let fast = norms.is_none()
+                    && rows >= FAST_MIN_ROWS
+                    && fast_path_applies(n, k, filt, &fitems);
                 py.detach(|| {
                     if fast {
-                        if let Some(r) = <$t>::blocked(itv, qv, k, filt, &fitems, num_threads, &mut ids, &mut scores) {
+                        if let Some(r) = <$t>::blocked(
+                            itv,
+                            qv,
+                            k,
+                            filt,
+                            &fitems,
+                            num_threads,
+                            &mut ids,
+                            &mut scores,
+                        ) {
                             return r;
                         }
                     }
-                    topk_impl::<$t>(itv, qv, k, norms.as_deref(), filt, &fitems, num_threads, &mut ids, &mut scores)
+                    topk_impl::<$t>(
+                        itv,
+                        qv,
+                        k,
+                        norms.as_deref(),
+                        filt,
+                        &fitems,
+                        num_threads,
+                        &mut ids,
+                        &mut scores,
+                    )
                 })?;
-                let ids = Array2::from_shape_vec((rows, k), ids).expect("shape").into_pyarray(py);
-                let scores = Array2::from_shape_vec((rows, k), scores).expect("shape").into_pyarray(py);
+                let ids = Array2::from_shape_vec((rows, k), ids)
+                    .expect("shape")
+                    .into_pyarray(py);
+                let scores = Array2::from_shape_vec((rows, k), scores)
+                    .expect("shape")
+                    .into_pyarray(py);
                 return Ok((ids.into_any(), scores.into_any()));
             }
         };
@@ -554,29 +658,27 @@ pub fn solve_rows<'py>(
             let mut x = vec![0.0f32; shape.0 * k];
             let indptr = m.indptr();
             let indptr = indptr.raw_storage();
-            x.par_chunks_mut(k.max(1))
-                .enumerate()
-                .try_for_each_init(
-                    || Workspace::new(k),
-                    |ws, (r, xr)| {
-                        if k == 0 {
-                            return Ok(());
-                        }
-                        let (s, e) = (indptr[r], indptr[r + 1]);
-                        let row = ials::RowView {
-                            indices: &m.indices()[s..e],
-                            values: &m.data()[s..e],
-                        };
-                        solve_row(SolverKind::Cholesky, &pb, row, regularization, 1, k, xr, ws).map_err(
-                            |pivot| Error::NotPositiveDefinite {
-                                iteration: 0,
-                                side: "user",
-                                row: r,
-                                pivot,
-                            },
-                        )
-                    },
-                )?;
+            x.par_chunks_mut(k.max(1)).enumerate().try_for_each_init(
+                || Workspace::new(k),
+                |ws, (r, xr)| {
+                    if k == 0 {
+                        return Ok(());
+                    }
+                    let (s, e) = (indptr[r], indptr[r + 1]);
+                    let row = ials::RowView {
+                        indices: &m.indices()[s..e],
+                        values: &m.data()[s..e],
+                    };
+                    solve_row(SolverKind::Cholesky, &pb, row, regularization, 1, k, xr, ws).map_err(
+                        |pivot| Error::NotPositiveDefinite {
+                            iteration: 0,
+                            side: "user",
+                            row: r,
+                            pivot,
+                        },
+                    )
+                },
+            )?;
             Ok(x)
         })
     });
@@ -586,7 +688,9 @@ pub fn solve_rows<'py>(
         )),
         other => crate::common::to_pyerr(other),
     })?;
-    Ok(Array2::from_shape_vec((shape.0, k), x).expect("shape").into_pyarray(py))
+    Ok(Array2::from_shape_vec((shape.0, k), x)
+        .expect("shape")
+        .into_pyarray(py))
 }
 
 /// The loss parts `(observed, unobserved, regularization)` of implicit's
@@ -628,14 +732,20 @@ pub fn loss_parts<'py>(
         .observed_negatives(true)
         .check()
         .py()?;
-    let data = Interactions::from_csr_with(IdMap::identity(shape.0), IdMap::identity(shape.1), m, true);
+    let data =
+        Interactions::from_csr_with(IdMap::identity(shape.0), IdMap::identity(shape.1), m, true);
     let data = match data {
         Ok(d) => d,
         Err(Error::EmptyMatrix) => {
             // No observed pairs: every pair is unobserved.
             let l = py.detach(|| {
                 let (h, g) = (Gramian::of(&x), Gramian::of(&y));
-                let reg: f64 = x.as_slice().iter().chain(y.as_slice()).map(|&v| v as f64 * v as f64).sum();
+                let reg: f64 = x
+                    .as_slice()
+                    .iter()
+                    .chain(y.as_slice())
+                    .map(|&v| v as f64 * v as f64)
+                    .sum();
                 (h.frobenius_inner(&g), regularization as f64 * reg)
             });
             return Ok((0.0, l.0, l.1));

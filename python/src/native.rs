@@ -9,13 +9,15 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use ials::eval::{
-    leave_k_out, random_holdout, Ease, Evaluator, FactorScorer, ItemKnn, Popularity, RankingMetrics,
-    Scorer,
+    leave_k_out, random_holdout, Ease, Evaluator, FactorScorer, ItemKnn, Popularity,
+    RankingMetrics, Scorer,
 };
 use ials::serve::{Filter, UpdateOptions};
 use ials::{Factors, IdMap, Interactions, InteractionsBuilder};
 
-use crate::common::{factors_from, index_vec, params_from_dict, params_to_dict, pool, value_vec, IntoPy};
+use crate::common::{
+    factors_from, index_vec, params_from_dict, params_to_dict, pool, value_vec, IntoPy,
+};
 use crate::compat::{fit_core, Report};
 
 /// Interactions with string ids: a user-major CSR matrix and its transpose.
@@ -117,10 +119,7 @@ impl PyInteractions {
 
     /// ``(indptr, indices, data)`` of the user-major CSR matrix (for
     /// ``scipy.sparse.csr_matrix((data, indices, indptr), shape)``).
-    fn csr<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> (Bound<'py, PyArray1<u64>>, Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<f32>>) {
+    fn csr<'py>(&self, py: Python<'py>) -> CsrArrays<'py> {
         let m = self.inner.by_user();
         let ptr: Vec<u64> = m.indptr().raw_storage().iter().map(|&p| p as u64).collect();
         (
@@ -134,7 +133,9 @@ impl PyInteractions {
     /// test)`` sharing this data's id maps.
     #[pyo3(signature = (fraction=0.2, seed=42))]
     fn holdout(&self, py: Python<'_>, fraction: f64, seed: u64) -> PyResult<(Self, Self)> {
-        let (a, b) = py.detach(|| random_holdout(&self.inner, fraction, seed)).py()?;
+        let (a, b) = py
+            .detach(|| random_holdout(&self.inner, fraction, seed))
+            .py()?;
         Ok((PyInteractions { inner: a }, PyInteractions { inner: b }))
     }
 
@@ -213,6 +214,14 @@ fn filter_from(
     Ok(f)
 }
 
+type CsrArrays<'py> = (
+    Bound<'py, PyArray1<u64>>,
+    Bound<'py, PyArray1<u32>>,
+    Bound<'py, PyArray1<f32>>,
+);
+
+type ItemScores<'py> = (Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<f32>>);
+
 type Ranked<'py> = (
     Bound<'py, PyArray1<u32>>,
     Bound<'py, PyArray1<u32>>,
@@ -263,7 +272,11 @@ fn metrics_dict<'py>(py: Python<'py>, m: &RankingMetrics) -> PyResult<Bound<'py,
     Ok(d)
 }
 
-fn history_pairs(model: &ials::Model, items: &[String], values: Option<Vec<f32>>) -> PyResult<Vec<(u32, f32)>> {
+fn history_pairs(
+    model: &ials::Model,
+    items: &[String],
+    values: Option<Vec<f32>>,
+) -> PyResult<Vec<(u32, f32)>> {
     let values = values.unwrap_or_else(|| vec![1.0; items.len()]);
     if values.len() != items.len() {
         return Err(PyValueError::new_err(format!(
@@ -492,7 +505,7 @@ impl PyModel {
         exclude_seen: bool,
         exclude: Option<Vec<String>>,
         candidates: Option<Vec<String>>,
-    ) -> PyResult<(Bound<'py, PyArray1<u32>>, Bound<'py, PyArray1<f32>>)> {
+    ) -> PyResult<ItemScores<'py>> {
         let h = history_pairs(&self.inner, &items, values)?;
         let filter = filter_from(&self.inner, exclude_seen, exclude, candidates)?;
         let recs = py
@@ -511,10 +524,17 @@ impl PyModel {
     /// Why ``item`` scores what it does for ``user``: ``(score,
     /// [(item_id, contribution)])``, largest first; contributions sum to
     /// the score (Hu et al. 2008 §5).
-    fn explain(&self, py: Python<'_>, user: &str, item: &str) -> PyResult<(f64, Vec<(String, f64)>)> {
+    fn explain(
+        &self,
+        py: Python<'_>,
+        user: &str,
+        item: &str,
+    ) -> PyResult<(f64, Vec<(String, f64)>)> {
         let u = id_of(self.inner.users(), user, "user")?;
         let i = id_of(self.inner.items(), item, "item")?;
-        let e = py.detach(|| self.inner.explain(u as usize, i as usize)).py()?;
+        let e = py
+            .detach(|| self.inner.explain(u as usize, i as usize))
+            .py()?;
         Ok((
             e.score,
             e.contributions
@@ -529,7 +549,10 @@ impl PyModel {
     fn similar_items(&self, py: Python<'_>, item: &str, k: usize) -> PyResult<Vec<(String, f32)>> {
         let i = id_of(self.inner.items(), item, "item")?;
         let r = py
-            .detach(|| self.inner.similar_items_filtered(i as usize, k, &Filter::new()))
+            .detach(|| {
+                self.inner
+                    .similar_items_filtered(i as usize, k, &Filter::new())
+            })
             .py()?;
         Ok(r.into_iter()
             .map(|(j, s)| (self.inner.items().id(j).to_owned(), s))
@@ -541,7 +564,10 @@ impl PyModel {
     fn similar_users(&self, py: Python<'_>, user: &str, k: usize) -> PyResult<Vec<(String, f32)>> {
         let u = id_of(self.inner.users(), user, "user")?;
         let r = py
-            .detach(|| self.inner.similar_users_filtered(u as usize, k, &Filter::new()))
+            .detach(|| {
+                self.inner
+                    .similar_users_filtered(u as usize, k, &Filter::new())
+            })
             .py()?;
         Ok(r.into_iter()
             .map(|(j, s)| (self.inner.users().id(j).to_owned(), s))
@@ -563,7 +589,9 @@ impl PyModel {
     ) -> PyResult<Bound<'py, PyDict>> {
         let values = values.unwrap_or_else(|| vec![1.0; users.len()]);
         if users.len() != items.len() || users.len() != values.len() {
-            return Err(PyValueError::new_err("users, items and values differ in length"));
+            return Err(PyValueError::new_err(
+                "users, items and values differ in length",
+            ));
         }
         let opts = UpdateOptions { rounds, sweeps };
         let model = &mut self.inner;
@@ -613,7 +641,12 @@ fn eval_all(
     py.detach(|| {
         pool.install(|| -> ials::Result<Vec<RankingMetrics>> {
             ks.iter()
-                .map(|&k| Ok(Evaluator::new(train, test)?.k(k).with_auc(auc).evaluate(scorer)))
+                .map(|&k| {
+                    Ok(Evaluator::new(train, test)?
+                        .k(k)
+                        .with_auc(auc)
+                        .evaluate(scorer))
+                })
                 .collect()
         })
     })

@@ -43,6 +43,7 @@ pub fn run(a: Args) -> Result<()> {
     let opts = ReadOptions {
         delimiter,
         header: a.header,
+        observed_negatives: model.params().observed_negatives,
         ..ReadOptions::default()
     };
     let new = read_interactions(&a.input, &opts)?;
