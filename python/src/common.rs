@@ -170,6 +170,42 @@ pub fn index_vec(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<usize>> {
     )))
 }
 
+/// Column indices (any integer width) as `u32`s: one copy, straight into the
+/// core's layout.
+pub fn index_vec_u32(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u32>> {
+    macro_rules! try_ty {
+        ($t:ty) => {
+            if let Ok(x) = a.cast::<PyArray1<$t>>() {
+                let r = x.readonly();
+                let view = r.as_array();
+                let mut out = Vec::with_capacity(view.len());
+                for &v in view.iter() {
+                    match u32::try_from(v) {
+                        Ok(u) => out.push(u),
+                        Err(_) => {
+                            return Err(PyValueError::new_err(format!(
+                                "{what} has an entry out of range ({v})"
+                            )))
+                        }
+                    }
+                }
+                return Ok(out);
+            }
+        };
+    }
+    try_ty!(i32);
+    try_ty!(i64);
+    try_ty!(u32);
+    try_ty!(u64);
+    try_ty!(i16);
+    try_ty!(u16);
+    try_ty!(i8);
+    try_ty!(u8);
+    Err(PyTypeError::new_err(format!(
+        "{what} must be a 1-D integer numpy array"
+    )))
+}
+
 /// A float numpy array (float32 or float64, or integers) as `f32`s.
 pub fn value_vec(a: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<f32>> {
     macro_rules! try_ty {
@@ -201,7 +237,7 @@ pub fn csr_from_arrays(
 ) -> PyResult<SparseMatrix> {
     let (m, n) = shape;
     let indptr = index_vec(indptr, "indptr")?;
-    let idx = index_vec(indices, "indices")?;
+    let idx = index_vec_u32(indices, "indices")?;
     let val = value_vec(data, "data")?;
     if indptr.len() != m + 1 {
         return Err(PyValueError::new_err(format!(
@@ -223,7 +259,7 @@ pub fn csr_from_arrays(
             val.len()
         )));
     }
-    if let Some(&bad) = idx[..nnz].iter().find(|&&i| i >= n) {
+    if let Some(&bad) = idx[..nnz].iter().find(|&&i| i as usize >= n) {
         return Err(PyValueError::new_err(format!(
             "column index {bad} out of range for {n} columns"
         )));
@@ -234,15 +270,10 @@ pub fn csr_from_arrays(
             .all(|w| w[0] < w[1])
     });
     let (indptr, indices, values) = if canonical {
-        (
-            indptr,
-            idx[..nnz].iter().map(|&i| i as u32).collect::<Vec<u32>>(),
-            if val.len() == nnz {
-                val
-            } else {
-                val[..nnz].to_vec()
-            },
-        )
+        let (mut idx, mut val) = (idx, val);
+        idx.truncate(nnz);
+        val.truncate(nnz);
+        (indptr, idx, val)
     } else {
         let mut out_ptr = Vec::with_capacity(m + 1);
         out_ptr.push(0usize);
@@ -252,7 +283,7 @@ pub fn csr_from_arrays(
         for r in 0..m {
             row.clear();
             for p in indptr[r]..indptr[r + 1] {
-                row.push((idx[p] as u32, val[p]));
+                row.push((idx[p], val[p]));
             }
             row.sort_by_key(|e| e.0);
             let mut last = u32::MAX;
