@@ -275,3 +275,19 @@ def test_model_directories_move_between_cli_and_python(tmp_path):
     out2 = run_cli("recommend", "--model", tmp_path / "resaved", "--all", "--k", "5", "--output", "-").stdout
     assert out2 == out
     shutil.rmtree(tmp_path / "resaved")
+
+
+def test_interactions_splits_alignment_and_csr(data):
+    sp = pytest.importorskip("scipy.sparse")
+    d = ials.interactions(data, value="value")
+    indptr, indices, values = d.csr()
+    m = sp.csr_matrix((values, indices, indptr), shape=(d.n_users, d.n_items))
+    assert m.nnz == d.nnz
+    # duplicates summed: the matrix total is the value total
+    assert m.sum() == pytest.approx(float(np.sum(data["value"])), rel=1e-6)
+    train, test = d.leave_k_out(1, seed=3)
+    assert train.nnz + test.nnz == d.nnz and train.user_ids == d.user_ids
+    # a test frame read separately, aligned to the training ids
+    other = ials.interactions([(data["user"][0], data["item"][0]), ("stranger", data["item"][1])])
+    aligned = other.aligned_to(d)
+    assert aligned.n_users == d.n_users and aligned.nnz == 1

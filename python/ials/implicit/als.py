@@ -13,7 +13,7 @@ import scipy.linalg
 import scipy.sparse
 
 from .. import _ials
-from ..errors import IalsError, NonFiniteError
+from ..errors import IalsError, NonFiniteError, NotPositiveDefiniteError
 from .utils import ModelFitError, ParameterWarning, check_csr, check_random_state, nonzeros
 
 log = logging.getLogger("ials.implicit")
@@ -252,6 +252,9 @@ class AlternatingLeastSquares:
             )
         except NonFiniteError as e:
             raise ModelFitError(str(e)) from e
+        except NotPositiveDefiniteError as e:
+            # implicit raises ValueError when its posv fails (regularization 0)
+            raise ValueError(f"{e}. Try increasing the regularization parameter.") from e
         finally:
             if progress is not None:
                 progress.close()
