@@ -51,6 +51,7 @@ pub fn csv(data: &[u8]) {
         header: b & 0x20 != 0,
         columns,
         value_optional: b & 0x40 != 0,
+        observed_negatives: b & 0x80 != 0,
     };
     if let Ok(d) = read_interactions_from(rest, "fuzz.csv", &opts) {
         assert!(d.nnz() > 0);
@@ -58,7 +59,7 @@ pub fn csv(data: &[u8]) {
             .user_row(0)
             .values
             .iter()
-            .all(|v| v.is_finite() && *v >= 0.0));
+            .all(|v| v.is_finite() && (opts.observed_negatives || *v >= 0.0)));
     }
 }
 

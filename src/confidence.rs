@@ -4,7 +4,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
-/// How a raw value `r >= 0` becomes the confidence `c` of an observed pair.
+/// How a raw value `r >= 0` becomes the confidence `c` of an observed pair
+/// (an observed negative `r < 0` gets the confidence of `|r|` and target 0).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConfidenceKind {
@@ -105,8 +106,15 @@ impl Weighting {
     }
 
     /// `(c, p)`: confidence and target of a raw value.
+    ///
+    /// A negative value is an observed negative (a pair shown but not taken;
+    /// only present when [`Params::observed_negatives`](crate::Params) let it
+    /// through validation): target `p = 0` with the confidence of `|r|`.
     #[inline]
     pub fn weight(&self, r: f32) -> (f32, f32) {
+        if r < 0.0 {
+            return (self.confidence(-r), 0.0);
+        }
         let c = self.confidence(r);
         let p = match self.target {
             Target::One => 1.0,
@@ -116,9 +124,13 @@ impl Weighting {
         (c, p)
     }
 
-    /// `(c, c * p)`: what the normal equations need.
+    /// `(c, c * p)`: what the normal equations need (`c p = 0` for an
+    /// observed negative, `r < 0`).
     #[inline]
     pub fn weight_cp(&self, r: f32) -> (f32, f32) {
+        if r < 0.0 {
+            return (self.confidence(-r), 0.0);
+        }
         let c = self.confidence(r);
         let cp = match self.target {
             Target::One => c,

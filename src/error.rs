@@ -78,6 +78,9 @@ pub enum Error {
         /// The offending value.
         value: f32,
     },
+    /// Negative values in data fitted without observed negatives.
+    #[error("the data has negative values but observed negatives are off; enable them (Params::observed_negatives, ials fit --observed-negatives) to fit a negative value as a pair shown but not taken")]
+    NegativeValues,
     /// No interactions at all.
     #[error("the interaction matrix is empty: no (user, item, value) triplets were given")]
     EmptyMatrix,

@@ -104,6 +104,10 @@ struct RawParams {
     init_std: Option<f32>,
     seed: u64,
     threads: Option<usize>,
+    /// Accept negative values as observed negatives: target 0 with the
+    /// confidence of `|r|` (default false: a negative value is refused).
+    #[serde(default)]
+    observed_negatives: bool,
 }
 
 impl Default for RawParams {
@@ -125,6 +129,7 @@ impl Default for RawParams {
             init_std: None,
             seed: defaults::SEED,
             threads: None,
+            observed_negatives: false,
         }
     }
 }
@@ -209,6 +214,9 @@ impl ParamsBuilder {
         solver: SolverKind);
     setter!(/// CG steps (default 3).
         cg_steps: usize);
+    setter!(/// Negative values are observed negatives: target 0, confidence of
+        /// `|r|` (default false: refused).
+        observed_negatives: bool);
     setter!(/// Initialization seed (default 42).
         seed: u64);
 
@@ -390,6 +398,11 @@ impl Params {
     /// Seed of the initialization.
     pub fn seed(&self) -> u64 {
         self.raw.seed
+    }
+
+    /// Whether negative values are observed negatives (target 0).
+    pub fn observed_negatives(&self) -> bool {
+        self.raw.observed_negatives
     }
 
     /// Worker threads (`None`: rayon's default, one per core).

@@ -321,6 +321,9 @@ impl<'a> Ials<'a> {
                 y.k(),
             )));
         }
+        if !params.observed_negatives() && data.has_negatives() {
+            return Err(Error::NegativeValues);
+        }
         let g = Gramian::of(&y);
         Ok(Ials {
             params,

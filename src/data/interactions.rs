@@ -50,10 +50,18 @@ pub struct InteractionsBuilder {
     users: IdMap,
     items: IdMap,
     triplets: Vec<(u32, u32, f32)>,
+    observed_negatives: bool,
 }
 
 pub(crate) fn check_value(value: f32) -> bool {
     value.is_finite() && value >= 0.0
+}
+
+/// A valid raw value: finite, and `>= 0` unless observed negatives are on
+/// (then a negative value is a pair shown but not taken: target 0, confidence
+/// of `|r|`).
+pub(crate) fn check_value_with(value: f32, observed_negatives: bool) -> bool {
+    value.is_finite() && (observed_negatives || value >= 0.0)
 }
 
 impl InteractionsBuilder {
@@ -69,7 +77,19 @@ impl InteractionsBuilder {
             users,
             items,
             triplets: Vec::new(),
+            observed_negatives: false,
         }
+    }
+
+    /// Accept negative values as observed negatives (default: refused).
+    /// A negative `r` is a pair that was shown but not taken: it enters the
+    /// objective with target 0 and the confidence of `|r|`. Fit such data
+    /// with [`ParamsBuilder::observed_negatives`](crate::ParamsBuilder).
+    /// Duplicates are still summed, so keep a pair's positive and negative
+    /// events apart upstream.
+    pub fn observed_negatives(mut self, yes: bool) -> Self {
+        self.observed_negatives = yes;
+        self
     }
 
     /// Reserve room for `additional` triplets.
@@ -77,9 +97,10 @@ impl InteractionsBuilder {
         self.triplets.reserve(additional);
     }
 
-    /// Add one interaction. Values must be finite and `>= 0`.
+    /// Add one interaction. Values must be finite and `>= 0` (or `< 0` for an
+    /// observed negative, when [`Self::observed_negatives`] is on).
     pub fn push(&mut self, user: &str, item: &str, value: f32) -> Result<()> {
-        if !check_value(value) {
+        if !check_value_with(value, self.observed_negatives) {
             return Err(Error::InvalidValue {
                 user: user.to_owned(),
                 item: item.to_owned(),
@@ -262,6 +283,17 @@ impl Interactions {
 
     /// Build from a user-major CSR matrix and its id maps.
     pub fn from_csr(users: IdMap, items: IdMap, by_user: SparseMatrix) -> Result<Self> {
+        Self::from_csr_with(users, items, by_user, false)
+    }
+
+    /// [`Self::from_csr`], accepting negative values (observed negatives:
+    /// target 0, confidence of `|r|`) when `observed_negatives` is true.
+    pub fn from_csr_with(
+        users: IdMap,
+        items: IdMap,
+        by_user: SparseMatrix,
+        observed_negatives: bool,
+    ) -> Result<Self> {
         if by_user.rows() != users.len() || by_user.cols() != items.len() {
             return Err(Error::Shape(format!(
                 "matrix is {}x{} but there are {} users and {} items",
@@ -274,7 +306,11 @@ impl Interactions {
         if by_user.nnz() == 0 {
             return Err(Error::EmptyMatrix);
         }
-        if let Some(&v) = by_user.data().iter().find(|v| !check_value(**v)) {
+        if let Some(&v) = by_user
+            .data()
+            .iter()
+            .find(|v| !check_value_with(**v, observed_negatives))
+        {
             return Err(Error::InvalidValue {
                 user: String::from("?"),
                 item: String::from("?"),
@@ -303,6 +339,11 @@ impl Interactions {
     /// Number of items (columns), including items no one touched.
     pub fn n_items(&self) -> usize {
         self.items.len()
+    }
+
+    /// True when some value is negative (observed negatives).
+    pub fn has_negatives(&self) -> bool {
+        self.by_user.data().iter().any(|&v| v < 0.0)
     }
 
     /// Number of distinct observed pairs `|S|`.

@@ -53,6 +53,9 @@ pub struct ReadOptions {
     /// instead of failing. With `columns.value = Some(2)` this lets
     /// `user,item` files read as binary data.
     pub value_optional: bool,
+    /// Accept negative values (observed negatives: target 0, confidence of
+    /// `|r|`); default false: a negative value is an error naming the line.
+    pub observed_negatives: bool,
 }
 
 impl Default for ReadOptions {
@@ -62,6 +65,7 @@ impl Default for ReadOptions {
             header: false,
             columns: Columns::default(),
             value_optional: true,
+            observed_negatives: false,
         }
     }
 }
@@ -231,15 +235,20 @@ fn recycle<'a>(mut v: Vec<&str>) -> Vec<&'a str> {
 
 /// Parse a value field: finite and `>= 0`, else a message.
 pub fn parse_value(field: &str) -> std::result::Result<f32, String> {
+    parse_value_with(field, false)
+}
+
+/// [`parse_value`], accepting negative values when `observed_negatives`.
+pub fn parse_value_with(field: &str, observed_negatives: bool) -> std::result::Result<f32, String> {
     let v: f32 = field
         .parse()
         .map_err(|_| format!("value {} is not a number", shown(field)))?;
     if !v.is_finite() {
         return Err(format!("value {} is not finite", shown(field)));
     }
-    if v < 0.0 {
+    if v < 0.0 && !observed_negatives {
         return Err(format!(
-            "value {} is negative; values must be >= 0",
+            "value {} is negative; values must be >= 0 (or pass --observed-negatives)",
             shown(field)
         ));
     }
@@ -365,7 +374,8 @@ where
                     ));
                 }
             }
-            Some(c) => parse_value(fields[c]).map_err(|m| parse_err(line_no, m))?,
+            Some(c) => parse_value_with(fields[c], opts.observed_negatives)
+                .map_err(|m| parse_err(line_no, m))?,
         };
         records += 1;
         f(Record {
@@ -407,7 +417,7 @@ pub fn read_into<R: BufRead>(
 /// Read an interaction file (`-`: standard input) into [`Interactions`].
 pub fn read_interactions(path: impl AsRef<Path>, opts: &ReadOptions) -> Result<Interactions> {
     let path = path.as_ref();
-    let mut b = InteractionsBuilder::new();
+    let mut b = InteractionsBuilder::new().observed_negatives(opts.observed_negatives);
     read_into(open(path)?, path, opts, &mut b)?;
     match b.build() {
         Err(Error::InvalidValue { user, item, value }) if path != Path::new("-") => Err(
@@ -455,7 +465,7 @@ pub fn read_interactions_from<R: Read>(
     opts: &ReadOptions,
 ) -> Result<Interactions> {
     let path = PathBuf::from(name);
-    let mut b = InteractionsBuilder::new();
+    let mut b = InteractionsBuilder::new().observed_negatives(opts.observed_negatives);
     read_into(BufReader::new(reader), &path, opts, &mut b)?;
     b.build()
 }

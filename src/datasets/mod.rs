@@ -92,6 +92,7 @@ fn delimited_options(format: Format) -> Option<ReadOptions> {
         header,
         columns,
         value_optional: false,
+        observed_negatives: false,
     })
 }
 

@@ -593,7 +593,11 @@ fn load_parts(
     let users = ids("users.txt", "user", manifest.users)?;
     let items = ids("items.txt", "item", manifest.items)?;
     let train_path = dir.join("train.csr");
-    let train = read_csr(&bytes("train.csr")?, &train_path)?;
+    let train = read_csr(
+        &bytes("train.csr")?,
+        &train_path,
+        manifest.params.observed_negatives(),
+    )?;
     if train.rows() != manifest.users
         || train.cols() != manifest.items
         || train.nnz() != manifest.nnz
@@ -680,7 +684,7 @@ fn parse_manifest(text: &[u8], path: &Path) -> Result<Manifest> {
     Ok(m)
 }
 
-fn read_csr(data: &[u8], path: &Path) -> Result<SparseMatrix> {
+fn read_csr(data: &[u8], path: &Path, observed_negatives: bool) -> Result<SparseMatrix> {
     let short = || bad(path, "truncated");
     if data.len() < 32 || &data[..8] != CSR_MAGIC {
         return Err(bad(path, "not an ials CSR file (bad magic)"));
@@ -716,7 +720,10 @@ fn read_csr(data: &[u8], path: &Path) -> Result<SparseMatrix> {
         .chunks_exact(4)
         .map(|b| f32::from_le_bytes(b.try_into().expect("4 bytes")))
         .collect();
-    if values.iter().any(|v| !(v.is_finite() && *v >= 0.0)) {
+    if values
+        .iter()
+        .any(|v| !(v.is_finite() && (observed_negatives || *v >= 0.0)))
+    {
         return Err(bad(path, "a value is negative or not finite"));
     }
     SparseMatrix::try_new((rows, cols), indptr, indices, values)

@@ -74,7 +74,12 @@ impl Model {
     /// Why item `i` scores what it does for a user given by its
     /// `(item, raw value)` history (duplicates summed), as folded in.
     pub fn explain_history(&self, history: &[(u32, f32)], i: usize) -> Result<Explanation> {
-        let (idx, val) = normalize_history(history, self.n_items(), "item")?;
+        let (idx, val) = normalize_history(
+            history,
+            self.n_items(),
+            "item",
+            self.params().observed_negatives(),
+        )?;
         self.explain_row(&idx, &val, i, self.n_users())
     }
 

@@ -21,7 +21,7 @@ use std::path::Path;
 
 use rayon::prelude::*;
 
-use crate::data::interactions::check_value;
+use crate::data::interactions::check_value_with;
 use crate::data::read::{for_each_record, open, ReadOptions};
 use crate::data::{IdMap, RowView};
 use crate::error::{Error, Result};
@@ -37,6 +37,7 @@ pub(crate) fn normalize_history(
     history: &[(u32, f32)],
     len: usize,
     kind: &'static str,
+    observed_negatives: bool,
 ) -> Result<(Vec<u32>, Vec<f32>)> {
     let mut h: Vec<(u32, f32)> = history.to_vec();
     for &(i, v) in &h {
@@ -47,7 +48,7 @@ pub(crate) fn normalize_history(
                 len,
             });
         }
-        if !check_value(v) {
+        if !check_value_with(v, observed_negatives) {
             return Err(Error::InvalidValue {
                 user: if kind == "item" {
                     "?".into()
@@ -121,7 +122,12 @@ impl Model {
     fn fold_in(&self, side: Side, history: &[(u32, f32)]) -> Result<Vec<f32>> {
         let other = side.pick(Side::Item, Side::User);
         let fixed = self.factors(other);
-        let (idx, val) = normalize_history(history, fixed.rows(), other.name())?;
+        let (idx, val) = normalize_history(
+            history,
+            fixed.rows(),
+            other.name(),
+            self.params().observed_negatives(),
+        )?;
         let gram = side.pick(self.item_gramian(), self.user_gramian());
         let mut x = vec![0.0f32; fixed.k()];
         let mut ws = Workspace::new(fixed.k());
@@ -247,7 +253,14 @@ pub fn recommend_history_from<R: BufRead>(
     let k_f = model.item_factors().k();
     let rows: Vec<(Vec<u32>, Vec<f32>)> = hist
         .iter()
-        .map(|h| normalize_history(h, model.n_items(), "item"))
+        .map(|h| {
+            normalize_history(
+                h,
+                model.n_items(),
+                "item",
+                model.params().observed_negatives(),
+            )
+        })
         .collect::<Result<_>>()?;
     drop(hist);
     let mut x = Factors::zeros(rows.len(), k_f);

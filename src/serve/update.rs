@@ -29,7 +29,7 @@ use std::ops::ControlFlow;
 
 use rayon::prelude::*;
 
-use crate::data::interactions::{check_value, csr_from_triplets, sparse_row, transpose};
+use crate::data::interactions::{check_value_with, csr_from_triplets, sparse_row, transpose};
 use crate::data::{IdMap, Interactions, SparseMatrix};
 use crate::error::{Error, Result};
 use crate::factors::Factors;
@@ -130,7 +130,7 @@ impl Model {
         let mut items = self.items().clone();
         let mut new = Vec::new();
         for (u, i, v) in triplets {
-            if !check_value(v) {
+            if !check_value_with(v, self.params().observed_negatives()) {
                 return Err(Error::InvalidValue {
                     user: u.to_owned(),
                     item: i.to_owned(),

@@ -29,6 +29,52 @@ pub fn tiny(m: usize, n: usize, density: f64, seed: u64) -> Interactions {
     Interactions::from_indexed(m, n, t).unwrap()
 }
 
+/// [`tiny`] with about a third of its non-zero values negated (observed
+/// negatives), built with negatives allowed.
+pub fn tiny_negatives(m: usize, n: usize, density: f64, seed: u64) -> Interactions {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut b = ials::InteractionsBuilder::new().observed_negatives(true);
+    for u in 0..m {
+        b.add_user(&u.to_string()).unwrap();
+    }
+    for i in 0..n {
+        b.add_item(&i.to_string()).unwrap();
+    }
+    let mut negatives = 0;
+    for (u, i, v) in tiny(m, n, density, seed).triplets() {
+        let v = if v > 0.0 && (rng.random::<f64>() < 0.35 || negatives == 0) {
+            negatives += 1;
+            -v
+        } else {
+            v
+        };
+        b.push(&u.to_string(), &i.to_string(), v).unwrap();
+    }
+    let data = b.build().unwrap();
+    assert!(data.has_negatives());
+    data
+}
+
+/// The data sets of the oracle tests with their parameter grids: [`tiny`]
+/// with [`param_grid`], and [`tiny_negatives`] with the same grid and
+/// observed negatives on.
+pub fn cases(
+    m: usize,
+    n: usize,
+    density: f64,
+    seed: u64,
+    k: usize,
+) -> Vec<(Interactions, Vec<Params>)> {
+    let neg: Vec<Params> = param_grid(k)
+        .into_iter()
+        .map(|p| p.to_builder().observed_negatives(true).check().unwrap())
+        .collect();
+    vec![
+        (tiny(m, n, density, seed), param_grid(k)),
+        (tiny_negatives(m, n, density, seed), neg),
+    ]
+}
+
 /// Dense weights W (c on observed pairs, α0 elsewhere) and targets P.
 pub fn dense(params: &Params, data: &Interactions) -> (Vec<Vec<f64>>, Vec<Vec<f64>>) {
     let (m, n) = (data.n_users(), data.n_items());
@@ -37,7 +83,12 @@ pub fn dense(params: &Params, data: &Interactions) -> (Vec<Vec<f64>>, Vec<Vec<f6
     let mut p = vec![vec![0.0; n]; m];
     let wt = params.weighting();
     for (u, i, r) in data.triplets() {
-        let (c, pp) = wt.weight(r);
+        // An observed negative (r < 0): confidence of |r|, target 0.
+        let (c, pp) = if r < 0.0 {
+            (wt.weight(-r).0, 0.0)
+        } else {
+            wt.weight(r)
+        };
         w[u as usize][i as usize] = c as f64;
         p[u as usize][i as usize] = pp as f64;
     }

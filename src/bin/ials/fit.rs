@@ -31,6 +31,11 @@ pub struct Args {
     columns: Option<String>,
     #[command(flatten)]
     params: common::ParamArgs,
+    /// Read a negative value as an observed negative (an impression not
+    /// taken): target 0 with the confidence of |value|. Without this flag a
+    /// negative value is an error naming the line.
+    #[arg(long)]
+    observed_negatives: bool,
     /// Write a JSON report (load time, sizes, params, loss per iteration).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -86,8 +91,14 @@ fn parse_columns(s: &str) -> Result<Columns> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let params = a.params.check()?;
+    let params = a
+        .params
+        .check()?
+        .to_builder()
+        .observed_negatives(a.observed_negatives)
+        .check()?;
     let opts = ReadOptions {
+        observed_negatives: a.observed_negatives,
         columns: match &a.columns {
             Some(c) => parse_columns(c)?,
             None => Columns::default(),

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use ials::data::read::read_interactions;
+use ials::data::read::{read_interactions, ReadOptions};
 
 use crate::common;
 use ials::serve::UpdateOptions;
@@ -35,7 +35,10 @@ pub fn run(a: Args) -> Result<()> {
     let t = Instant::now();
     let mut model = Model::load(&a.model)
         .with_context(|| format!("cannot load the model in {}", a.model.display()))?;
-    let opts = a.input.format.read_options()?;
+    let opts = ReadOptions {
+        observed_negatives: model.params().observed_negatives(),
+        ..a.input.format.read_options()?
+    };
     let new = read_interactions(&a.input.input, &opts)?;
     let (m0, n0) = (model.n_users(), model.n_items());
     let report = model.partial_fit_interactions(

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Python package CI: a virtual environment (target/py-venv, or $PY_VENV), the
+# package built and installed from this checkout exactly as users do
+# (`pip install ./python`), the CLI binary for the round-trip tests, pytest.
+# Exits non-zero on any failure. Set IALS_CI_IMPLICIT=1 to also install
+# benfred/implicit and run the numerical comparisons against it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+venv=${PY_VENV:-$root/target/py-venv}
+python=${PYTHON:-python3}
+
+if [ ! -x "$venv/bin/python" ]; then
+    "$python" -m venv "$venv"
+fi
+py="$venv/bin/python"
+"$py" -m pip install --quiet --upgrade pip
+"$py" -m pip install --quiet maturin numpy scipy pytest pandas
+if [ "${IALS_CI_IMPLICIT:-0}" = 1 ]; then
+    "$py" -m pip install --quiet implicit
+fi
+
+# The package, built from the checkout (release, abi3 wheel).
+"$py" -m pip install --quiet --force-reinstall --no-deps ./python
+
+# The CLI for the model-directory round trips (a no-op when up to date).
+cargo build --release --bin ials --quiet
+export IALS_BIN="$root/target/release/ials"
+
+# Run from outside the source tree so the installed package is the one tested.
+cd "$root/python/tests"
+OPENBLAS_NUM_THREADS=1 "$py" -m pytest -q -p no:cacheprovider .
