@@ -21,16 +21,7 @@ impl Factors {
     /// y.as_matrix()`).
     pub fn as_matrix(&self) -> FactorsView<'_> {
         use nalgebra::Dyn;
-        if self.data.is_empty() {
-            // nalgebra checks the slice length against the strides.
-            return FactorsView::from_slice_with_strides_generic(
-                &[],
-                Dyn(self.rows),
-                Dyn(self.k),
-                Dyn(0),
-                Dyn(0),
-            );
-        }
+        // Row stride k, column stride 1 (also valid for 0 rows or k = 0).
         FactorsView::from_slice_with_strides_generic(
             &self.data,
             Dyn(self.rows),
