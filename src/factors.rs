@@ -21,8 +21,7 @@ impl Factors {
     /// y.as_matrix()`).
     pub fn as_matrix(&self) -> FactorsView<'_> {
         use nalgebra::Dyn;
-        // Row stride k, column stride 1 (nalgebra accepts these for empty
-        // matrices too: it checks `len + k + 1 >= k + rows k + 1`).
+        // Row stride k, column stride 1 (also valid for 0 rows or k = 0).
         FactorsView::from_slice_with_strides_generic(
             &self.data,
             Dyn(self.rows),

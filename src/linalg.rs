@@ -559,6 +559,10 @@ fn tile<const F: bool, const R: usize>(
     false
 }
 
+/// The AVX-512 twin of [`tile_avx2`]: the same tile, loop structure and
+/// operation order on 16-lane registers. The two are kept as separate
+/// functions on purpose (the intrinsics differ by register width); a change
+/// to one must be made to the other.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
 #[allow(clippy::too_many_arguments)]

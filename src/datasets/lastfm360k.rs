@@ -94,22 +94,9 @@ pub fn read_lastfm_360k<R: BufRead>(
     let mut b = InteractionsBuilder::new();
     let mut buf = Vec::with_capacity(256);
     let mut key = String::new();
-    loop {
-        buf.clear();
-        let n = reader
-            .read_until(b'\n', &mut buf)
-            .map_err(|e| Error::io(path, e))?;
-        if n == 0 {
-            break;
-        }
+    while next_line(&mut reader, &mut buf, path)? {
         report.lines += 1;
         let line_no = report.lines;
-        if buf.last() == Some(&b'\n') {
-            buf.pop();
-        }
-        if buf.last() == Some(&b'\r') {
-            buf.pop(); // CRLF line ending
-        }
         if buf.contains(&b'\r') {
             if malformed == Malformed::Error {
                 return Err(err(line_no, "carriage return inside the line".into()));
@@ -134,13 +121,8 @@ pub fn read_lastfm_360k<R: BufRead>(
             fields.next(),
         ) else {
             let found = text.split('\t').count();
-            if malformed == Malformed::Error {
-                return Err(err(
-                    line_no,
-                    format!("expected 4 tab-separated fields (user, artist mbid, artist name, plays), found {found}"),
-                ));
-            }
-            report.skipped_field_count += 1;
+            let e = err(line_no, format!("expected 4 tab-separated fields (user, artist mbid, artist name, plays), found {found}"));
+            tolerate(malformed, e, &mut report.skipped_field_count)?;
             skip(&mut report, line_no);
             continue;
         };
@@ -150,13 +132,11 @@ pub fn read_lastfm_360k<R: BufRead>(
                 .parse()
                 .map_err(|_| err(line_no, format!("play count {plays:?} is too large")))?,
             _ => {
-                if malformed == Malformed::Error {
-                    return Err(err(
-                        line_no,
-                        format!("play count {plays:?} is not a non-negative integer"),
-                    ));
-                }
-                report.skipped_plays += 1;
+                let e = err(
+                    line_no,
+                    format!("play count {plays:?} is not a non-negative integer"),
+                );
+                tolerate(malformed, e, &mut report.skipped_plays)?;
                 skip(&mut report, line_no);
                 continue;
             }
@@ -197,6 +177,35 @@ pub fn read_lastfm_360k<R: BufRead>(
         });
     }
     Ok((b.build()?, report))
+}
+
+/// Read the next line into `buf` without its line ending (LF or CRLF);
+/// false at the end of the input.
+fn next_line(reader: &mut impl BufRead, buf: &mut Vec<u8>, path: &Path) -> Result<bool> {
+    buf.clear();
+    if reader
+        .read_until(b'\n', buf)
+        .map_err(|e| Error::io(path, e))?
+        == 0
+    {
+        return Ok(false);
+    }
+    if buf.last() == Some(&b'\n') {
+        buf.pop();
+    }
+    if buf.last() == Some(&b'\r') {
+        buf.pop(); // CRLF line ending
+    }
+    Ok(true)
+}
+
+/// A malformed line: the error under [`Malformed::Error`], else counted.
+fn tolerate(malformed: Malformed, e: Error, count: &mut u64) -> Result<()> {
+    if malformed == Malformed::Error {
+        return Err(e);
+    }
+    *count += 1;
+    Ok(())
 }
 
 fn skip(report: &mut Lastfm360kReport, line: u64) {

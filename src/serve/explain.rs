@@ -65,7 +65,7 @@ impl Model {
                 len: self.n_users(),
             });
         }
-        let row = sparse_row(&self.train(), u);
+        let row = sparse_row(self.train(), u);
         let mut e = self.explain_row(row.indices, row.values, i, u)?;
         e.model_score = Some(self.score(u, i));
         Ok(e)

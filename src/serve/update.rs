@@ -191,7 +191,7 @@ impl Model {
         } else {
             let mut all = Vec::with_capacity(old_nnz + new.len());
             for u in 0..self.train().rows() {
-                let row = sparse_row(&self.train(), u);
+                let row = sparse_row(self.train(), u);
                 all.extend(
                     row.indices
                         .iter()
@@ -210,15 +210,8 @@ impl Model {
         if !affected_users.is_empty() {
             let by_item = transpose(&train);
             for _ in 0..opts.rounds {
-                resolve_rows(&self.params(), &y, &train, &affected_users, &mut x, "user")?;
-                resolve_rows(
-                    &self.params(),
-                    &x,
-                    &by_item,
-                    &affected_items,
-                    &mut y,
-                    "item",
-                )?;
+                resolve_rows(self.params(), &y, &train, &affected_users, &mut x, "user")?;
+                resolve_rows(self.params(), &x, &by_item, &affected_items, &mut y, "item")?;
             }
         }
         let mut history = self.loss_history().to_vec();

@@ -23,17 +23,14 @@ pub struct TowerModel {
     pub(crate) params: Params,
     pub(crate) tower: TowerParams,
     pub(crate) train: SparseMatrix,
-    pub(crate) users: Side,
-    pub(crate) items: Side,
+    /// The user and item towers (indexed by [`Tower`]).
+    pub(crate) sides: [Side; 2],
     pub(crate) history: Vec<IterationReport>,
 }
 
 impl TowerModel {
     fn side(&self, t: Tower) -> &Side {
-        match t {
-            Tower::User => &self.users,
-            Tower::Item => &self.items,
-        }
+        &self.sides[t as usize]
     }
 
     /// The params of the fit.
@@ -119,7 +116,8 @@ impl TowerModel {
     /// and fold-in work on it unchanged. The cold entities are part of its
     /// catalog, so its `item_gramian()` (used by fold-in) covers them.
     pub fn to_model(&self) -> Model {
-        let (m, n) = (self.users.ids.len(), self.items.ids.len());
+        let [users, items] = &self.sides;
+        let (m, n) = (users.ids.len(), items.ids.len());
         let indptr = self.train.indptr();
         let mut ip = indptr.raw_storage().to_vec();
         let last = *ip.last().expect("invariant: indptr is never empty");
@@ -132,8 +130,8 @@ impl TowerModel {
         );
         Model::new(
             self.params.clone(),
-            self.users.ids.clone(),
-            self.items.ids.clone(),
+            users.ids.clone(),
+            items.ids.clone(),
             train,
             self.factors(Tower::User),
             self.factors(Tower::Item),

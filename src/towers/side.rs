@@ -109,6 +109,7 @@ impl Side {
         let mut attr = Factors::random_normal(p, k, params.init_std(), seed);
         let reg_f = tp.feature_reg(tower, params);
         let mut attr_lambda = vec![0.0f32; p];
+        #[allow(clippy::needless_range_loop)] // j indexes the CSR rows and the weights too
         for j in 0..p {
             let row = sparse_row(&by_feature, j);
             if row.is_empty() {

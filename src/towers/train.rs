@@ -301,8 +301,7 @@ impl<'a> TowerTrainer<'a> {
             params: self.params,
             tower: self.tower,
             train: self.data.by_user().clone(),
-            users: self.users,
-            items: self.items,
+            sides: [self.users, self.items],
             history: self.history,
         }
     }
