@@ -71,7 +71,7 @@ pub mod train;
 pub use confidence::{ConfidenceKind, Target, Weighting};
 pub use data::{IdMap, Interactions, InteractionsBuilder, RowView, SparseMatrix};
 pub use error::{Error, Result};
-pub use factors::Factors;
+pub use factors::{Factors, Init};
 pub use gramian::Gramian;
 pub use model::Model;
 pub use params::{Params, ParamsBuilder, SolverKind};

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::confidence::{ConfidenceKind, Target, Weighting};
 use crate::error::{Error, Result};
+use crate::factors::Init;
 
 /// Which row solver each half-sweep uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -80,7 +81,12 @@ pub struct Params {
     pub cg_steps: usize,
     /// iALS++ block size (`None`: `min(factors, 32)`).
     pub block_size: Option<usize>,
-    /// Standard deviation of the normal initialization (`None`: `0.1/√k`).
+    /// How the factors start (params saved before this field existed were
+    /// fitted from the normal start, and load so).
+    #[serde(default = "normal_init")]
+    pub init: Init,
+    /// Scale of the start: the standard deviation of `Init::Normal`, the
+    /// upper end of `Init::Uniform` (`None`: `0.1/√k`, or 0.01 for uniform).
     pub init_std: Option<f32>,
     /// Seed of the initialization.
     pub seed: u64,
@@ -104,6 +110,7 @@ impl Default for Params {
             solver: SolverKind::Cg,
             cg_steps: 3,
             block_size: None,
+            init: Init::Uniform,
             init_std: None,
             seed: 42,
             threads: None,
@@ -152,6 +159,8 @@ impl ParamsBuilder {
         solver: SolverKind);
     setter!(/// CG steps (default 3).
         cg_steps: usize);
+    setter!(/// How the factors start (default uniform on `[0, 0.01)`, implicit's).
+        init: Init);
     setter!(/// Initialization seed (default 42).
         seed: u64);
 
@@ -161,7 +170,8 @@ impl ParamsBuilder {
         self
     }
 
-    /// Standard deviation of the normal initialization (default `0.1/√k`).
+    /// Scale of the start: standard deviation of the normal (default
+    /// `0.1/√k`), upper end of the uniform (default 0.01).
     pub fn init_std(mut self, value: f32) -> Self {
         self.p.init_std = Some(value);
         self
@@ -179,6 +189,10 @@ impl ParamsBuilder {
         self.p.validate()?;
         Ok(self.p)
     }
+}
+
+fn normal_init() -> Init {
+    Init::Normal
 }
 
 fn non_negative(v: f32) -> bool {
@@ -249,9 +263,13 @@ impl Params {
         self.block_size.unwrap_or(self.factors.min(32))
     }
 
-    /// The initialization standard deviation in effect.
+    /// The initialization scale in effect (standard deviation of the normal,
+    /// upper end of the uniform).
     pub fn effective_init_std(&self) -> f32 {
-        self.init_std.unwrap_or(0.1 / (self.factors as f32).sqrt())
+        self.init_std.unwrap_or(match self.init {
+            Init::Normal => 0.1 / (self.factors as f32).sqrt(),
+            Init::Uniform => 0.01,
+        })
     }
 
     /// The confidence/target map of these params.

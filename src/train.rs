@@ -234,12 +234,13 @@ pub fn loss(params: &Params, data: &Interactions, x: &Factors, y: &Factors) -> L
     loss_with(params, data, x, y, &h, &g)
 }
 
-/// Initial factors of a fit: `N(0, σ²)` entries, users from `seed`, items
-/// from `seed` with its bits mixed, generated row after row.
+/// Initial factors of a fit: entries from `params.init` (normal or uniform)
+/// at scale `effective_init_std`, users from `seed`, items from `seed` with
+/// its bits mixed, generated row after row.
 pub fn initial_factors(params: &Params, m: usize, n: usize) -> (Factors, Factors) {
-    let std = params.effective_init_std();
-    let x = Factors::random_normal(m, params.factors, std, params.seed);
-    let y = Factors::random_normal(n, params.factors, std, params.seed ^ 0x9E37_79B9_7F4A_7C15);
+    let (init, s, k) = (params.init, params.effective_init_std(), params.factors);
+    let x = Factors::random(init, m, k, s, params.seed);
+    let y = Factors::random(init, n, k, s, params.seed ^ 0x9E37_79B9_7F4A_7C15);
     (x, y)
 }
 

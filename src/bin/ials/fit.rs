@@ -74,7 +74,11 @@ pub struct Args {
     /// iALS++ block size (default min(factors, 32)).
     #[arg(long)]
     block_size: Option<usize>,
-    /// Standard deviation of the initial factors (default 0.1/√factors).
+    /// Start: uniform ([0, s), benfred/implicit's start) or normal (N(0, s²)).
+    #[arg(long, default_value = "uniform")]
+    init: ials::Init,
+    /// Scale s of the start: the standard deviation of normal (default
+    /// 0.1/√factors), the upper end of uniform (default 0.01).
     #[arg(long, allow_negative_numbers = true)]
     init_std: Option<f32>,
     /// Seed of the initialization.
@@ -151,6 +155,7 @@ pub fn run(a: Args) -> Result<()> {
         .reg_include_unobserved(!a.no_reg_unobserved)
         .solver(a.solver)
         .cg_steps(a.cg_steps)
+        .init(a.init)
         .seed(a.seed);
     if let Some(bs) = a.block_size {
         b = b.block_size(bs);
