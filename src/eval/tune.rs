@@ -78,6 +78,8 @@ pub struct TuneConfig {
     /// Also try binary values (every value 1). `None`: only when the input
     /// has values other than 1.
     pub search_binary: Option<bool>,
+    /// Only this start (`None`: normal and uniform are both searched).
+    pub init: Option<Init>,
 }
 
 impl Default for TuneConfig {
@@ -99,6 +101,7 @@ impl Default for TuneConfig {
             block_from: 512,
             top: 2,
             search_binary: None,
+            init: None,
         }
     }
 }
@@ -252,10 +255,11 @@ impl Search<'_> {
 
     fn run(&mut self, c: &Cand, stage: u8) -> Result<f64> {
         let t0 = Instant::now();
-        let p =
-            c.p.to_builder()
-                .iterations(self.cfg.max_iterations)
-                .check()?;
+        let mut b = c.p.to_builder().iterations(self.cfg.max_iterations);
+        if let Some(init) = self.cfg.init {
+            b = b.init(init);
+        }
+        let p = b.check()?;
         let fit = match (&self.fit_bin, c.binary) {
             (Some(b), true) => b,
             _ => &self.fit,
@@ -374,24 +378,38 @@ pub fn tune(
         },
     ];
     if search_binary {
+        // Values other than 1 (counts): linear confidence on raw counts is
+        // hopeless on heavy counts, so binary values and log confidence go
+        // first.
         fixed.insert(
-            1,
+            0,
             Cand {
                 p: rendle(0.1, Init::Normal)?,
                 binary: true,
             },
         );
-        fixed.push(Cand {
-            p: b0
-                .clone()
-                .confidence(ConfidenceKind::Log)
-                .alpha(3.0)
-                .unobserved_weight(0.1)
-                .reg_exponent(1.0)
-                .regularization((10.0 / (mean_len + 0.1 * n)) as f32)
-                .check()?,
-            binary: false,
-        });
+        fixed.insert(
+            1,
+            Cand {
+                p: b0
+                    .clone()
+                    .confidence(ConfidenceKind::Log)
+                    .alpha(3.0)
+                    .unobserved_weight(0.1)
+                    .reg_exponent(1.0)
+                    .regularization((10.0 / (mean_len + 0.1 * n)) as f32)
+                    .check()?,
+                binary: false,
+            },
+        );
+        fixed.insert(
+            2,
+            Cand {
+                p: rendle(0.03, Init::Uniform)?,
+                binary: true,
+            },
+        );
+        fixed.truncate(3);
     }
     let explore_budget = cfg.explore_share * cfg.budget_seconds;
     let mut explored = 0usize;
@@ -403,7 +421,9 @@ pub fn tune(
     let mut queued_for: Option<usize> = None;
     let mut tried: Vec<Cand> = Vec::new();
     loop {
-        let forced = explored < cfg.min_explore_trials;
+        // At least one trial; the minimum only while the budget lasts.
+        let forced = explored == 0
+            || (explored < cfg.min_explore_trials && s.elapsed() < cfg.budget_seconds);
         if cfg.explore_trials.is_some_and(|m| explored >= m)
             || !s.trials_left()
             || (!forced && s.elapsed() + s.estimate(small) > explore_budget)
@@ -677,7 +697,9 @@ fn random_cand(
     search_binary: bool,
 ) -> Result<Cand> {
     let binary = search_binary && rng.random::<f64>() < 0.4;
-    let conf = if binary || !search_binary || rng.random::<bool>() {
+    // Raw values other than 1 get the log confidence (linear confidence on
+    // heavy counts is ill-conditioned and slow; the compass still tries it).
+    let conf = if binary || !search_binary {
         ConfidenceKind::Linear
     } else {
         ConfidenceKind::Log

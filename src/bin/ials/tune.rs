@@ -47,6 +47,9 @@ pub struct Args {
     /// by default when the input has values other than 1.
     #[arg(long)]
     no_binary: bool,
+    /// Only this start, uniform or normal (default: both are searched).
+    #[arg(long)]
+    init: Option<ials::Init>,
     /// Seed of the validation split and the search.
     #[arg(long, default_value_t = 42)]
     seed: u64,
@@ -96,6 +99,7 @@ pub fn run(a: Args) -> Result<()> {
         max_factors: a.max_factors,
         max_iterations: a.max_iterations,
         search_binary: a.no_binary.then_some(false),
+        init: a.init,
         ..Default::default()
     };
     if !a.quiet {
