@@ -1,29 +1,33 @@
 //! Hyper-parameter search for iALS within a wall-clock budget.
 //!
-//! Only the input is seen: the validation part is carved out of it. The
-//! search has two stages:
+//! Only the input is seen: the validation part is carved out of it. Three
+//! stages:
 //!
-//! 1. **Explore** at a small `k` (`small_factors`): a few fixed settings
-//!    that do well on the usual data (Rendle et al. 2022: small `α0`,
-//!    `ν = 1`), then random search over log scales of the effective `λ`,
-//!    `α`, `α0`, over `ν ∈ {0, ½, 1}`, the confidence kind (linear, log, and
-//!    binary values: every value replaced by 1), and the start (normal or
-//!    uniform), until `explore_share` of the budget is spent.
-//! 2. **Grow k**: `k` doubles (64, 128, … up to `max_factors`; the iALS++
-//!    block solver from `block_from` on). At each `k` the best `top`
-//!    settings so far are refitted with their `λ`, then `λ` of the best is
-//!    searched over a wide log range (steps of 4×, then 2× around the best,
-//!    both directions), then `α0` (3× each way). `k` keeps doubling while
-//!    the best validation value at the new `k` beats the best at the
-//!    previous one, and while the budget lasts: a trial is only started when
-//!    its cost (estimated from the last trial at that `k`, or scaled from the
-//!    previous `k`) plus the final refit fit in what is left.
+//! 1. **Explore** at a small `k` (`small_factors`): fixed settings that do
+//!    well on the usual data first (Rendle et al. 2022: small `α0`, `ν = 1`;
+//!    on count data binary values and log confidence first), then a compass
+//!    search around the best so far (`λ` ×/÷ 4 and 2, `α0` ×/÷ 3 with the
+//!    effective `λ` kept, `α` ×/÷ 3, `ν ∈ {0, ½, 1}`, the start, binary
+//!    values, the confidence kind), a random setting (log scales) whenever
+//!    the neighbours of the best are used up, until `explore_share` of the
+//!    budget is spent.
+//! 2. **Grow k**: `k` doubles (`2 small_factors`, … up to `max_factors`; the
+//!    iALS++ block solver from `block_from` on). At each `k` the best `top`
+//!    settings so far are refitted, then `λ` of the best is searched over a
+//!    wide log range (steps of 4× while they improve, then 2× on either
+//!    side), then `α0` (3× each way). `k` keeps doubling while the best
+//!    validation value improves (one `k` without improvement is allowed).
+//! 3. **Refine**: what is left of the budget goes to compass neighbours of
+//!    the best trial at its own `k`.
 //!
-//! The best setting is then refitted on all of the input. Every trial
-//! records its validation curve (metric after each sweep, early stopping
-//! with `patience`). Given the same budget-independent limits
-//! (`max_trials`, a large budget) the search is deterministic; with a
-//! binding wall-clock budget, where it stops depends on the machine.
+//! A trial is started only when its cost (the last trial's at that `k`, or
+//! the nearest smaller `k`'s scaled by `(k/k')^1.7`) plus the final refit
+//! fit in what is left of the budget; a started trial runs to its end. The
+//! best setting is then refitted on all of the input. Every trial records
+//! its validation curve (the metric after each sweep; early stopping with
+//! `patience`, never before `min_iterations`). With limits that bind before
+//! the budget (`max_trials`, `explore_trials`) the search is deterministic;
+//! with a binding wall-clock budget, where it stops depends on the machine.
 
 use std::time::Instant;
 
@@ -211,8 +215,7 @@ struct Search<'a> {
     trials: Vec<Trial>,
     /// (k, seconds) of the last trial at each k.
     cost: Vec<(usize, f64)>,
-    /// Seconds of the final refit, estimated (the best trial's, scaled to
-    /// the whole input).
+    /// Sees each trial as it finishes.
     on_trial: &'a mut dyn FnMut(&Trial),
 }
 

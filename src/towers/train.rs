@@ -117,7 +117,13 @@ impl Side {
                 Tower::User => USER_ATTR_SEED,
                 Tower::Item => ITEM_ATTR_SEED,
             };
-        let mut attr = Factors::random_normal(p, k, params.effective_init_std(), seed);
+        // Feature towers keep the normal start N(0, (0.1/√k)²) (or
+        // `init_std` with `Init::Normal`), whatever the id-factor default.
+        let std = match params.init {
+            crate::factors::Init::Normal => params.effective_init_std(),
+            crate::factors::Init::Uniform => 0.1 / (k as f32).sqrt(),
+        };
+        let mut attr = Factors::random_normal(p, k, std, seed);
         let reg_f = tp.feature_reg(tower, params) as f64;
         let a0 = params.unobserved_weight as f64;
         let nu = params.reg_exponent as f64;
@@ -594,7 +600,14 @@ impl<'a> TowerTrainer<'a> {
         params.validate()?;
         tower.validate()?;
         let (m, n) = (data.n_users(), data.n_items());
-        let (x0, y0) = initial_factors(params, m, n);
+        // Towers keep the normal start N(0, (0.1/√k)²) of their published
+        // figures when the id-factor default (uniform) is in effect.
+        let mut start = params.clone();
+        if start.init == crate::factors::Init::Uniform {
+            start.init = crate::factors::Init::Normal;
+            start.init_std = None;
+        }
+        let (x0, y0) = initial_factors(&start, m, n);
         let users = Side::build(
             Tower::User,
             params,
