@@ -2,7 +2,7 @@
 //! per-user holdout, Recall@20 and NDCG@20.
 //!
 //! ```text
-//! cargo run --release --example baselines -- ../shared/datasets [PREFIX|all] [TRIALS] [MAX_FACTORS]
+//! cargo run --release --example baselines -- ../shared/datasets [PREFIX|all] [BUDGET_SECONDS] [MAX_FACTORS]
 //! ```
 //!
 //! Hyper-parameters (item-kNN neighbours, EASE λ, the iALS search of
@@ -10,7 +10,7 @@
 //! training part only; the test part is touched once.
 
 use ials::datasets::{load, Format};
-use ials::eval::tune::{factor_ladder, tune, TuneConfig};
+use ials::eval::tune::{tune, TuneConfig};
 use ials::eval::*;
 use ials::Params;
 
@@ -45,7 +45,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .nth(i)
             .map_or(d, |s| s.parse().expect("a number"))
     };
-    let (trials, max_factors) = (arg(3, 20), arg(4, 128));
+    let (budget, max_factors) = (arg(3, 180), arg(4, 1024));
     println!("| data | model | Recall@20 | NDCG@20 | setting |");
     println!("|---|---|---|---|---|");
     for (name, fmt, file, thr) in sets {
@@ -120,12 +120,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ev.evaluate(&FactorScorer::new(m.user_factors(), m.item_factors())),
             "Params::default()".into(),
         );
-        // `ials tune --max-factors MAX --trials TRIALS`: it carves its own
+        // `ials tune --max-factors MAX --budget BUDGET`: it carves its own
         // validation part out of `train` (seed 42) and refits on all of it.
         let start = std::time::Instant::now();
         let cfg = TuneConfig {
-            trials,
-            factors: factor_ladder(max_factors),
+            budget_seconds: budget as f64,
+            max_factors,
             ..Default::default()
         };
         let t = tune(&train, &Params::default(), &cfg, |t| {

@@ -89,7 +89,7 @@ pub mod internals {
 pub use confidence::{ConfidenceKind, Target, Weighting};
 pub use data::{IdMap, Interactions, InteractionsBuilder, RowView, SparseMatrix};
 pub use error::{Error, Result};
-pub use factors::{Factors, FactorsView};
+pub use factors::{Factors, FactorsView, Init};
 pub use gramian::Gramian;
 pub use model::{Model, Side};
 pub use params::{Params, ParamsBuilder, SolverKind};

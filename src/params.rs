@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::confidence::{ConfidenceKind, Target, Weighting};
 use crate::error::{Error, Result};
+use crate::factors::Init;
 use crate::solver::Solver;
 
 /// Which row solver each half-sweep uses.
@@ -101,6 +102,10 @@ struct RawParams {
     solver: SolverKind,
     cg_steps: usize,
     block_size: Option<usize>,
+    /// How the factors start (params saved before this field existed were
+    /// fitted from the normal start, and load so).
+    #[serde(default = "normal_init")]
+    init: Init,
     init_std: Option<f32>,
     seed: u64,
     threads: Option<usize>,
@@ -126,6 +131,7 @@ impl Default for RawParams {
             solver: defaults::SOLVER,
             cg_steps: defaults::CG_STEPS,
             block_size: None,
+            init: Init::Uniform,
             init_std: None,
             seed: defaults::SEED,
             threads: None,
@@ -226,7 +232,14 @@ impl ParamsBuilder {
         self
     }
 
-    /// Standard deviation of the normal initialization (default `0.1/√k`).
+    /// How the factors start (default uniform on `[0, 0.01)`, implicit's).
+    pub fn init(mut self, value: Init) -> Self {
+        self.p.init = value;
+        self
+    }
+
+    /// Scale of the start: standard deviation of the normal (default
+    /// `0.1/√k`), upper end of the uniform (default 0.01).
     pub fn init_std(mut self, value: f32) -> Self {
         self.p.init_std = Some(value);
         self
@@ -298,6 +311,10 @@ impl ParamsBuilder {
             solver,
         })
     }
+}
+
+fn normal_init() -> Init {
+    Init::Normal
 }
 
 fn non_negative(v: f32) -> bool {
@@ -388,11 +405,19 @@ impl Params {
         self.raw.solver
     }
 
-    /// Standard deviation of the normal initialization (`0.1/√k` unless set).
+    /// How the factors start.
+    pub fn init(&self) -> Init {
+        self.raw.init
+    }
+
+    /// The initialization scale in effect: the standard deviation of the
+    /// normal (`0.1/√k` unless set), the upper end of the uniform (0.01
+    /// unless set).
     pub fn init_std(&self) -> f32 {
-        self.raw
-            .init_std
-            .unwrap_or(0.1 / (self.raw.factors as f32).sqrt())
+        self.raw.init_std.unwrap_or(match self.raw.init {
+            Init::Normal => 0.1 / (self.raw.factors as f32).sqrt(),
+            Init::Uniform => 0.01,
+        })
     }
 
     /// Seed of the initialization.

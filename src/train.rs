@@ -285,12 +285,18 @@ pub fn loss(params: &Params, data: &Interactions, x: &Factors, y: &Factors) -> L
     loss_with(params, data, x, y, &h, &g, &Lambdas::of(params, data))
 }
 
-/// Initial factors of a fit: `N(0, σ²)` entries, users from `seed`, items
-/// from `seed` with its bits mixed, generated row after row.
+/// Initial factors of a fit: entries from `params.init()` (normal or
+/// uniform) at scale `init_std()`, users from `seed`, items from `seed` with
+/// its bits mixed, generated row after row.
 pub fn initial_factors(params: &Params, m: usize, n: usize) -> (Factors, Factors) {
-    let (k, std, seed) = (params.factors(), params.init_std(), params.seed());
-    let x = Factors::random_normal(m, k, std, seed);
-    let y = Factors::random_normal(n, k, std, seed ^ 0x9E37_79B9_7F4A_7C15);
+    let (init, k, s, seed) = (
+        params.init(),
+        params.factors(),
+        params.init_std(),
+        params.seed(),
+    );
+    let x = Factors::random(init, m, k, s, seed);
+    let y = Factors::random(init, n, k, s, seed ^ 0x9E37_79B9_7F4A_7C15);
     (x, y)
 }
 

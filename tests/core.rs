@@ -369,3 +369,45 @@ fn callback_sees_every_iteration_and_can_stop() {
     assert_eq!(model.loss_history().len(), 4);
     assert!(seen.iter().all(|s| s.1.is_finite() && s.2 >= 0.0));
 }
+
+#[test]
+fn uniform_start_is_implicits_and_the_default() {
+    use ials::train::initial_factors;
+    use ials::Init;
+    let p = Params::builder().factors(16).check().unwrap();
+    assert_eq!(p.init(), Init::Uniform);
+    assert_eq!(p.init_std(), 0.01);
+    let (x, y) = initial_factors(&p, 300, 200);
+    for f in [&x, &y] {
+        let v = f.as_slice();
+        assert!(v.iter().all(|&e| (0.0..0.01).contains(&e)));
+        // Uniform on [0, 0.01): mean 0.005, variance 0.01²/12.
+        let n = v.len() as f64;
+        let mean = v.iter().map(|&e| e as f64).sum::<f64>() / n;
+        let var = v.iter().map(|&e| (e as f64 - mean).powi(2)).sum::<f64>() / n;
+        assert!((mean - 0.005).abs() < 1e-4, "{mean}");
+        assert!((var / (1e-4 / 12.0) - 1.0).abs() < 0.05, "{var}");
+    }
+    let (x2, _) = initial_factors(&p.to_builder().init_std(0.5).check().unwrap(), 300, 200);
+    assert!(x2.as_slice().iter().any(|&e| e > 0.4));
+    // The normal start, N(0, (0.1/√k)²), has negatives.
+    let d = Params::builder()
+        .factors(16)
+        .init(Init::Normal)
+        .check()
+        .unwrap();
+    assert_eq!(d.init_std(), 0.025);
+    let (xn, _) = initial_factors(&d, 300, 200);
+    assert!(xn.as_slice().iter().any(|&e| e < 0.0));
+    // Params saved before `init` existed (always the normal start) load as
+    // normal, so that saved models keep meaning what they meant.
+    let mut j = serde_json::to_value(&d).unwrap();
+    j.as_object_mut().unwrap().remove("init");
+    let back: Params = serde_json::from_value(j).unwrap();
+    assert_eq!(back, d);
+    assert_eq!("uniform".parse::<Init>().unwrap(), Init::Uniform);
+    assert!(matches!(
+        "gauss".parse::<Init>(),
+        Err(Error::UnknownName { what: "init", .. })
+    ));
+}

@@ -333,10 +333,12 @@ fn tune_is_tiny_deterministic_and_sees_only_its_input() {
     // The test part is never passed: tune carves validation out of `train`.
     let (train, _test) = random_holdout(&data, 0.2, 31).unwrap();
     let cfg = TuneConfig {
-        trials: 3,
+        budget_seconds: 1e6,
+        explore_trials: Some(3),
+        min_explore_trials: 3,
         small_factors: 4,
-        factors: vec![8],
-        top: 1,
+        max_factors: 8,
+        top: 2,
         max_iterations: 4,
         seed: 31,
         ..Default::default()
@@ -344,16 +346,36 @@ fn tune_is_tiny_deterministic_and_sees_only_its_input() {
     let base = Params::builder().threads(1).check().unwrap();
     let a = tune(&train, &base, &cfg, |_| {}).unwrap();
     let b = tune(&train, &base, &cfg, |_| {}).unwrap();
-    // 3 random trials, the best at k = 8, then 1 to 3 λ steps up, or a
-    // failed step up and 1 to 3 down.
-    let stage2 = a.trials.iter().filter(|t| t.stage == 2).count();
-    assert_eq!(a.trials.len() - stage2, 3);
-    assert!((1 + 1..=1 + 4).contains(&stage2), "{stage2}");
+    // 3 trials at k = 4; at k = 8 the best 2 carried, then λ steps of 4×
+    // (one way, or a failed step and the other way: 2 to 5 trials), of 2×
+    // (1 or 2) and α0 (1 or 2), repeats skipped.
+    // What budget is left goes to neighbours of the best at its k (stage 3).
+    let stage = |n| a.trials.iter().filter(move |t| t.stage == n);
+    assert_eq!(stage(1).count(), 3);
+    assert!(stage(1).all(|t| t.params.factors() == 4));
+    assert!(stage(2).all(|t| t.params.factors() == 8));
+    assert!((3..=11).contains(&stage(2).count()));
+    assert!(stage(3).all(|t| t.params.factors() == a.best.factors()));
+    assert_eq!(
+        a.trials.iter().map(|t| t.stage).collect::<Vec<_>>(),
+        [stage(1), stage(2), stage(3)]
+            .into_iter()
+            .flat_map(|s| s.map(|t| t.stage))
+            .collect::<Vec<_>>()
+    );
+    // Every trial's curve is its validation metric after each sweep, and
+    // its value the best of them, reached at `iterations`.
+    for t in &a.trials {
+        let best = t.curve.iter().copied().fold(f64::MIN, f64::max);
+        assert_eq!(t.value, best);
+        assert_eq!(t.curve[t.params.iterations() - 1], best);
+    }
     let best = a.trials.iter().map(|t| t.value).fold(f64::MIN, f64::max);
     assert!(a
         .trials
         .iter()
         .any(|t| t.value == best && t.params == a.best));
+    assert_eq!(a.best_by_factors().len(), 2);
     assert_eq!(a.best, b.best);
     assert_eq!(
         a.model.item_factors().as_slice(),
@@ -361,6 +383,58 @@ fn tune_is_tiny_deterministic_and_sees_only_its_input() {
     );
     // The refit is on all of the input.
     assert_eq!(a.model.train().nnz(), train.nnz());
+}
+
+#[test]
+fn tune_stops_at_its_budget() {
+    use ials::eval::tune::{tune, TuneConfig};
+    let (train, _) = random_holdout(&synth(32), 0.2, 32).unwrap();
+    let cfg = TuneConfig {
+        budget_seconds: 1e-3,
+        min_explore_trials: 2,
+        small_factors: 4,
+        max_factors: 64,
+        max_iterations: 3,
+        ..Default::default()
+    };
+    let base = Params::builder().threads(1).check().unwrap();
+    let t = tune(&train, &base, &cfg, |_| {}).unwrap();
+    // One trial whatever the budget, then nothing: every further trial is
+    // over budget (the minimum of 2 only applies while the budget lasts).
+    assert_eq!(t.trials.len(), 1);
+    assert!(t.trials.iter().all(|t| t.stage == 1));
+}
+
+#[test]
+fn tune_searches_binary_values_only_when_there_are_values() {
+    use ials::eval::tune::{tune, TuneConfig};
+    let data = synth(33);
+    let binary = Interactions::from_indexed(
+        data.n_users(),
+        data.n_items(),
+        data.triplets().map(|(u, i, _)| (u, i, 1.0)),
+    )
+    .unwrap();
+    let cfg = TuneConfig {
+        budget_seconds: 1e6,
+        explore_trials: Some(12),
+        min_explore_trials: 12,
+        small_factors: 4,
+        max_factors: 4,
+        max_iterations: 2,
+        ..Default::default()
+    };
+    let base = Params::builder().threads(1).check().unwrap();
+    let t = tune(&binary, &base, &cfg, |_| {}).unwrap();
+    assert!(t.trials.iter().all(|t| !t.binary));
+    if data.triplets().any(|(_, _, v)| v != 1.0) {
+        let t = tune(&data, &base, &cfg, |_| {}).unwrap();
+        assert!(t.trials.iter().any(|t| t.binary));
+        assert!(t.trials.iter().any(|t| !t.binary));
+        if t.best_binary {
+            assert!(t.model.train().data().iter().all(|&v| v == 1.0));
+        }
+    }
 }
 
 #[cfg(feature = "cli")]
@@ -472,10 +546,16 @@ fn cli_tune_saves_a_model_that_info_recommend_and_eval_read() {
         "tuned",
         "--trials",
         "2",
+        "--small-factors",
+        "4",
         "--max-factors",
         "8",
         "--max-iterations",
         "3",
+        "--budget",
+        "10m",
+        "--max-trials",
+        "9",
         "--threads",
         "1",
     ];
@@ -487,7 +567,17 @@ fn cli_tune_saves_a_model_that_info_recommend_and_eval_read() {
         serde_json::from_str(&std::fs::read_to_string(d.join("tuned/trials.json")).unwrap())
             .unwrap();
     let n = trials.as_array().unwrap().len();
-    assert!((2 + 2 + 1..=2 + 2 + 4).contains(&n), "{n} trials");
+    // 2 at k = 4 (--trials 2), then k = 8 and refinement up to --max-trials.
+    assert_eq!(n, 9, "{n} trials");
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(d.join("tuned/tune.json")).unwrap()).unwrap();
+    assert_eq!(
+        summary["best_validation_by_factors"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
     let model = ials::Model::load(d.join("tuned")).unwrap();
     assert_eq!(model.train().nnz(), train.nnz());
     let best: Params =

@@ -1,6 +1,35 @@
-//! Hyper-parameter search for iALS: random search over log scales with
-//! early stopping, cheap small-k trials first, then the best settings at
-//! larger k. Only the input is seen: the validation part is carved out of it.
+//! Hyper-parameter search for iALS within a wall-clock budget.
+//!
+//! Only the input is seen: the validation part is carved out of it. Three
+//! stages:
+//!
+//! 1. **Explore** at a small `k` (`small_factors`): fixed settings that do
+//!    well on the usual data first (Rendle et al. 2022: small `α0`, `ν = 1`;
+//!    on count data binary values and log confidence first), then a compass
+//!    search around the best so far (`λ` ×/÷ 4 and 2, `α0` ×/÷ 3 with the
+//!    effective `λ` kept, `α` ×/÷ 3, `ν ∈ {0, ½, 1}`, the start, binary
+//!    values, the confidence kind), a random setting (log scales) whenever
+//!    the neighbours of the best are used up, until `explore_share` of the
+//!    budget is spent.
+//! 2. **Grow k**: `k` doubles (`2 small_factors`, … up to `max_factors`; the
+//!    iALS++ block solver from `block_from` on). At each `k` the best `top`
+//!    settings so far are refitted, then `λ` of the best is searched over a
+//!    wide log range (steps of 4× while they improve, then 2× on either
+//!    side), then `α0` (3× each way). `k` keeps doubling while the best
+//!    validation value improves (one `k` without improvement is allowed).
+//! 3. **Refine**: what is left of the budget goes to compass neighbours of
+//!    the best trial at its own `k`.
+//!
+//! A trial is started only when its cost (the last trial's at that `k`, or
+//! the nearest smaller `k`'s scaled by `(k/k')^1.7`) plus the final refit
+//! fit in what is left of the budget; a started trial runs to its end. The
+//! best setting is then refitted on all of the input. Every trial records
+//! its validation curve (the metric after each sweep; early stopping with
+//! `patience`, never before `min_iterations`). With limits that bind before
+//! the budget (`max_trials`, `explore_trials`) the search is deterministic;
+//! with a binding wall-clock budget, where it stops depends on the machine.
+
+use std::time::Instant;
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -9,52 +38,74 @@ use serde::{Deserialize, Serialize};
 use crate::confidence::ConfidenceKind;
 use crate::data::Interactions;
 use crate::error::Result;
-use crate::eval::early_stopping::fit_with_early_stopping;
+use crate::eval::early_stopping::EarlyStopping;
 use crate::eval::metrics::Metric;
 use crate::eval::split::random_holdout;
+use crate::factors::Init;
 use crate::model::Model;
-use crate::params::Params;
+use crate::params::{Params, SolverKind};
 
 /// Settings of [`tune`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct TuneConfig {
     /// Metric to maximise on the validation part.
     pub metric: Metric,
-    /// Random trials at `small_factors`.
-    pub trials: usize,
+    /// Wall-clock budget in seconds for the whole search and the refit.
+    pub budget_seconds: f64,
+    /// Upper bound on the number of trials (`None`: the budget decides).
+    pub max_trials: Option<usize>,
+    /// Most random trials of stage 1 (`None`: the budget share decides).
+    pub explore_trials: Option<usize>,
+    /// Share of the budget for stage 1.
+    pub explore_share: f64,
+    /// Fewest stage-1 trials, whatever the budget.
+    pub min_explore_trials: usize,
     /// Seed of the validation split and the search.
     pub seed: u64,
     /// Fraction of each user's items carved out for validation.
     pub validation_fraction: f64,
     /// Maximum sweeps a trial.
     pub max_iterations: usize,
-    /// Early-stopping patience.
+    /// Early-stopping patience (sweeps without improvement).
     pub patience: usize,
-    /// Factors of the cheap first stage.
+    /// Sweeps before early stopping may end a trial.
+    pub min_iterations: usize,
+    /// Factors of stage 1.
     pub small_factors: usize,
-    /// Factors tried for the best `top` settings in the second stage.
-    pub factors: Vec<usize>,
-    /// Settings carried to the second stage; at each k, λ of the best of
-    /// them is then doubled (or halved) while that improves, and the result
-    /// is carried to the next k as well.
+    /// Largest `k` of stage 2 (doubling from `2 small_factors`).
+    pub max_factors: usize,
+    /// From this `k` on, trials use the iALS++ block solver (blocks of 64)
+    /// instead of the base params' solver.
+    pub block_from: usize,
+    /// Settings carried to each new `k`.
     pub top: usize,
-    /// Most λ doublings (or halvings) at each k of the second stage.
-    pub lambda_steps: usize,
+    /// Also try binary values (every value 1). `None`: only when the input
+    /// has values other than 1.
+    pub search_binary: Option<bool>,
+    /// Only this start (`None`: normal and uniform are both searched).
+    pub init: Option<Init>,
 }
 
 impl Default for TuneConfig {
     fn default() -> Self {
         TuneConfig {
             metric: Metric::recall(20),
-            trials: 20,
+            budget_seconds: 180.0,
+            max_trials: None,
+            explore_trials: None,
+            explore_share: 0.3,
+            min_explore_trials: 6,
             seed: 42,
             validation_fraction: 0.2,
-            max_iterations: 20,
+            max_iterations: 25,
             patience: 2,
+            min_iterations: 5,
             small_factors: 32,
-            factors: vec![64, 128],
-            top: 3,
-            lambda_steps: 3,
+            max_factors: 1024,
+            block_from: 512,
+            top: 2,
+            search_binary: None,
+            init: None,
         }
     }
 }
@@ -64,12 +115,16 @@ impl Default for TuneConfig {
 pub struct Trial {
     /// 0-based trial number.
     pub id: usize,
-    /// 1: small-k random search; 2: best settings at larger k.
+    /// 1: small-k exploration; 2: growing k; 3: refining the best.
     pub stage: u8,
+    /// Fitted on binary values (every value replaced by 1).
+    pub binary: bool,
     /// The params (with `iterations` = the best iteration).
     pub params: Params,
     /// Best validation value.
     pub value: f64,
+    /// Validation value after each sweep (the validation curve).
+    pub curve: Vec<f64>,
     /// Seconds.
     pub seconds: f64,
 }
@@ -80,17 +135,43 @@ pub struct TuneResult {
     pub trials: Vec<Trial>,
     /// The best params (iterations = its best iteration).
     pub best: Params,
-    /// The best params refitted on the whole input.
+    /// Whether the best setting uses binary values (the refit then saw every
+    /// value as 1: `ials fit --columns 1,2` does the same).
+    pub best_binary: bool,
+    /// The best params refitted on all of the input.
     pub model: Model,
+    /// Seconds of the whole search and refit.
+    pub seconds: f64,
 }
 
-/// Second-stage factor counts: 64, 128, 256, … up to `max` (just `[max]`
-/// when `max < 64`).
-pub fn factor_ladder(max: usize) -> Vec<usize> {
-    if max < 64 {
+impl TuneResult {
+    /// Best validation value at each `k` tried, in increasing `k`: the curve
+    /// that decided how far `k` grew.
+    pub fn best_by_factors(&self) -> Vec<(usize, f64)> {
+        let mut ks: Vec<usize> = self.trials.iter().map(|t| t.params.factors()).collect();
+        ks.sort_unstable();
+        ks.dedup();
+        ks.into_iter()
+            .map(|k| {
+                let v = self
+                    .trials
+                    .iter()
+                    .filter(|t| t.params.factors() == k)
+                    .map(|t| t.value)
+                    .fold(f64::NEG_INFINITY, f64::max);
+                (k, v)
+            })
+            .collect()
+    }
+}
+
+/// Stage-2 factor counts: `2 small`, `4 small`, … up to `max` (just `[max]`
+/// when that is not above `small`).
+pub fn factor_ladder(small: usize, max: usize) -> Vec<usize> {
+    if max <= small {
         return vec![max.max(1)];
     }
-    std::iter::successors(Some(64usize), |k| Some(k * 2))
+    std::iter::successors(Some(small.max(1) * 2), |k| Some(k * 2))
         .take_while(|&k| k <= max)
         .collect()
 }
@@ -99,139 +180,552 @@ fn log_uniform(rng: &mut ChaCha8Rng, lo: f64, hi: f64) -> f64 {
     (lo.ln() + rng.random::<f64>() * (hi.ln() - lo.ln())).exp()
 }
 
-/// Search, then refit the best setting on all of `input`. `on_trial` sees
-/// each trial as it finishes (progress tables).
+/// The input with every value replaced by 1.
+fn binarized(data: &Interactions) -> Result<Interactions> {
+    let (users, items, mut m) = data.clone().into_parts();
+    m.data_mut().iter_mut().for_each(|v| *v = 1.0);
+    Interactions::from_csr(users, items, m)
+}
+
+/// A candidate: params plus the binary flag.
+#[derive(Clone, Debug)]
+struct Cand {
+    p: Params,
+    binary: bool,
+}
+
+fn same_setting(a: &Cand, b: &Cand) -> bool {
+    let (p, q) = (&a.p, &b.p);
+    a.binary == b.binary
+        && p.factors() == q.factors()
+        && p.confidence() == q.confidence()
+        && p.alpha() == q.alpha()
+        && p.unobserved_weight() == q.unobserved_weight()
+        && p.reg_exponent() == q.reg_exponent()
+        && p.regularization() == q.regularization()
+        && p.init() == q.init()
+}
+
+struct Search<'a> {
+    cfg: &'a TuneConfig,
+    start: Instant,
+    fit: Interactions,
+    valid: Interactions,
+    fit_bin: Option<Interactions>,
+    trials: Vec<Trial>,
+    /// (k, seconds) of the last trial at each k.
+    cost: Vec<(usize, f64)>,
+    /// Sees each trial as it finishes.
+    on_trial: &'a mut dyn FnMut(&Trial),
+}
+
+impl Search<'_> {
+    fn elapsed(&self) -> f64 {
+        self.start.elapsed().as_secs_f64()
+    }
+
+    fn estimate(&self, k: usize) -> f64 {
+        if let Some(&(_, s)) = self.cost.iter().rev().find(|c| c.0 == k) {
+            return s;
+        }
+        // Scale the nearest smaller k's cost: O(k²) a row for the solves.
+        match self.cost.iter().filter(|c| c.0 < k).max_by_key(|c| c.0) {
+            Some(&(k0, s)) => s * (k as f64 / k0 as f64).powf(1.7),
+            None => 0.0,
+        }
+    }
+
+    fn refit_estimate(&self) -> f64 {
+        self.best()
+            .map_or(0.0, |t| self.estimate(t.params.factors()) * 1.25)
+    }
+
+    fn trials_left(&self) -> bool {
+        self.cfg.max_trials.is_none_or(|m| self.trials.len() < m)
+    }
+
+    /// Whether a trial at `k` fits in the budget (the refit reserved).
+    fn affordable(&self, k: usize) -> bool {
+        self.trials_left()
+            && self.elapsed() + self.estimate(k) + self.refit_estimate() <= self.cfg.budget_seconds
+    }
+
+    fn best(&self) -> Option<&Trial> {
+        self.trials
+            .iter()
+            .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
+    }
+
+    fn run(&mut self, c: &Cand, stage: u8) -> Result<f64> {
+        let t0 = Instant::now();
+        let mut b = c.p.to_builder().iterations(self.cfg.max_iterations);
+        if let Some(init) = self.cfg.init {
+            b = b.init(init);
+        }
+        let p = b.check()?;
+        let fit = match (&self.fit_bin, c.binary) {
+            (Some(b), true) => b,
+            _ => &self.fit,
+        };
+        let mut stop = EarlyStopping::new(fit, &self.valid, self.cfg.metric, self.cfg.patience)?;
+        let min_it = self.cfg.min_iterations;
+        let model = p.fit_with(fit, |pr| {
+            let r = stop.observe(pr);
+            // The first sweeps of a curve can dip before it rises: no
+            // early stop before `min_iterations`.
+            if pr.report.iteration < min_it {
+                std::ops::ControlFlow::Continue(())
+            } else {
+                r
+            }
+        })?;
+        let model = stop.apply_best(model);
+        let seconds = t0.elapsed().as_secs_f64();
+        let t = Trial {
+            id: self.trials.len(),
+            stage,
+            binary: c.binary,
+            params: model.params().clone(),
+            value: stop.best_value(),
+            curve: stop.history().iter().map(|h| h.1).collect(),
+            seconds,
+        };
+        (self.on_trial)(&t);
+        let k = p.factors();
+        self.cost.retain(|c| c.0 != k);
+        self.cost.push((k, seconds));
+        let v = t.value;
+        self.trials.push(t);
+        Ok(v)
+    }
+}
+
+/// Search within `cfg.budget_seconds`, then refit the best setting on all of
+/// `input`. `base` supplies what is not searched (solver, CG steps,
+/// threads, seed of the start…). `on_trial` sees each trial as it finishes.
 pub fn tune(
     input: &Interactions,
     base: &Params,
     cfg: &TuneConfig,
     mut on_trial: impl FnMut(&Trial),
 ) -> Result<TuneResult> {
+    let start = Instant::now();
     let (fit, valid) = random_holdout(input, cfg.validation_fraction, cfg.seed)?;
+    let has_values = fit.by_user().data().iter().any(|&v| v != 1.0);
+    let search_binary = cfg.search_binary.unwrap_or(has_values);
+    let fit_bin = if search_binary {
+        Some(binarized(&fit)?)
+    } else {
+        None
+    };
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x7475_6e65);
     let n = input.n_items() as f64;
     let mean_len = input.nnz() as f64 / input.n_users().max(1) as f64;
-    let mut trials: Vec<Trial> = Vec::new();
-    let mut run = |p: Params, stage: u8, trials: &mut Vec<Trial>| -> Result<()> {
-        let start = std::time::Instant::now();
-        let (m, stop) = fit_with_early_stopping(&p, &fit, &valid, cfg.metric, cfg.patience)?;
-        let t = Trial {
-            id: trials.len(),
-            stage,
-            params: m.params().clone(),
-            value: stop.best_value(),
-            seconds: start.elapsed().as_secs_f64(),
-        };
-        on_trial(&t);
-        trials.push(t);
-        Ok(())
+    let mut s = Search {
+        cfg,
+        start,
+        fit,
+        valid,
+        fit_bin,
+        trials: Vec::new(),
+        cost: Vec::new(),
+        on_trial: &mut on_trial,
     };
-    for t in 0..cfg.trials.max(1) {
-        let b = base
-            .to_builder()
-            .factors(cfg.small_factors)
-            .iterations(cfg.max_iterations)
-            .seed(cfg.seed);
-        let p = if t <= 1 {
-            // Settings that do well on MovieLens-like data: λ 10 with no
-            // frequency scaling, and the same strength with ν = 1 (Rendle et
-            // al. 2022: λ scaled by |S_u| + α0 n).
-            let (nu, lambda) = if t == 0 {
-                (0.0, 10.0)
-            } else {
-                (1.0, 10.0 / (mean_len + 0.1 * n))
-            };
-            b.alpha(1.0)
-                .unobserved_weight(0.1)
-                .regularization(lambda as f32)
-                .reg_exponent(nu as f32)
-                .confidence(ConfidenceKind::Linear)
+    let small = cfg.small_factors.max(1);
+    let at_k = |p: Params, k: usize| -> Result<Params> {
+        let mut b = p.to_builder().factors(k);
+        if k >= cfg.block_from {
+            b = b.solver(SolverKind::Block).block_size(64.min(k));
         } else {
-            let conf = if rng.random::<bool>() {
-                ConfidenceKind::Linear
-            } else {
-                ConfidenceKind::Log
-            };
-            let a0 = log_uniform(&mut rng, 0.01, 1.0);
-            let nu = [0.0, 0.5, 1.0][rng.random_range(0..3)];
-            let lambda_eff = log_uniform(&mut rng, 0.1, 100.0);
-            let lambda = lambda_eff / (mean_len + a0 * n).powf(nu);
-            b.confidence(conf)
-                .alpha(log_uniform(&mut rng, 0.3, 30.0) as f32)
-                .unobserved_weight(a0 as f32)
-                .reg_exponent(nu as f32)
-                .regularization(lambda as f32)
-        };
-        run(p.check()?, 1, &mut trials)?;
-    }
-    let mut order: Vec<usize> = (0..trials.len()).collect();
-    order.sort_by(|&a, &b| trials[b].value.total_cmp(&trials[a].value).then(a.cmp(&b)));
-    let top: Vec<Params> = order
-        .iter()
-        .take(cfg.top)
-        .map(|&i| trials[i].params.clone())
-        .collect();
-    let same_setting = |a: &Params, b: &Params| {
-        a.confidence() == b.confidence()
-            && a.alpha() == b.alpha()
-            && a.unobserved_weight() == b.unobserved_weight()
-            && a.reg_exponent() == b.reg_exponent()
-            && a.regularization() == b.regularization()
-    };
-    let mut carry = top;
-    for &k in &cfg.factors {
-        let first = trials.len();
-        for p in &carry {
-            let p = p
-                .to_builder()
-                .factors(k)
-                .iterations(cfg.max_iterations)
-                .check()?;
-            run(p, 2, &mut trials)?;
+            b = b.solver(base.solver_kind());
+            if let crate::solver::Solver::Block { size } = base.solver() {
+                b = b.block_size(size.min(k));
+            }
         }
-        // More factors want a retuned λ: from the best setting at this k,
-        // walk λ up by factors of 2 while that improves (at most
-        // `lambda_steps` steps), else down.
-        let (mut best_v, mut best_p) = trials[first..]
-            .iter()
-            .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
-            .map(|t| (t.value, t.params.clone()))
-            .expect("invariant: carry is not empty");
-        for scale in [2.0f32, 0.5] {
-            let mut moved = false;
-            for _ in 0..cfg.lambda_steps {
-                let q = best_p
-                    .to_builder()
-                    .regularization(best_p.regularization() * scale)
-                    .iterations(cfg.max_iterations)
-                    .check()?;
-                run(q, 2, &mut trials)?;
-                let t = trials.last().expect("invariant: just pushed");
-                if t.value > best_v {
-                    (best_v, best_p, moved) = (t.value, t.params.clone(), true);
-                } else {
+        b.check()
+    };
+    let b0 = base.to_builder().factors(small).seed(base.seed());
+
+    // Stage 1. Fixed settings first: Rendle et al. 2022's binary objective
+    // shape (small α0, ν = 1, λ of effective strength 10), on raw and
+    // binary values, normal and uniform start; and λ 10 with ν = 0.
+    let rendle = |a0: f64, init: Init| {
+        b0.clone()
+            .confidence(ConfidenceKind::Linear)
+            .alpha(1.0)
+            .unobserved_weight(a0 as f32)
+            .reg_exponent(1.0)
+            .regularization((10.0 / (mean_len + a0 * n)) as f32)
+            .init(init)
+            .check()
+    };
+    let mut fixed = vec![
+        Cand {
+            p: rendle(0.1, Init::Normal)?,
+            binary: false,
+        },
+        Cand {
+            p: rendle(0.03, Init::Uniform)?,
+            binary: false,
+        },
+        Cand {
+            p: b0
+                .clone()
+                .confidence(ConfidenceKind::Linear)
+                .alpha(1.0)
+                .unobserved_weight(0.1)
+                .reg_exponent(0.0)
+                .regularization(10.0)
+                .check()?,
+            binary: false,
+        },
+    ];
+    if search_binary {
+        // Values other than 1 (counts): linear confidence on raw counts is
+        // hopeless on heavy counts, so binary values and log confidence go
+        // first.
+        fixed.insert(
+            0,
+            Cand {
+                p: rendle(0.1, Init::Normal)?,
+                binary: true,
+            },
+        );
+        fixed.insert(
+            1,
+            Cand {
+                p: b0
+                    .clone()
+                    .confidence(ConfidenceKind::Log)
+                    .alpha(3.0)
+                    .unobserved_weight(0.1)
+                    .reg_exponent(1.0)
+                    .regularization((10.0 / (mean_len + 0.1 * n)) as f32)
+                    .check()?,
+                binary: false,
+            },
+        );
+        fixed.insert(
+            2,
+            Cand {
+                p: rendle(0.03, Init::Uniform)?,
+                binary: true,
+            },
+        );
+        fixed.truncate(3);
+    }
+    let explore_budget = cfg.explore_share * cfg.budget_seconds;
+    let mut explored = 0usize;
+    // After the fixed settings: a compass search around the best so far
+    // (λ ×/÷ 4, α0 ×/÷ 3 with the effective λ kept, α ×/÷ 3, ν switched,
+    // the start, binary values, the confidence kind), a random setting
+    // whenever the neighbours of the best are used up.
+    let mut queue: Vec<Cand> = Vec::new();
+    let mut queued_for: Option<usize> = None;
+    let mut tried: Vec<Cand> = Vec::new();
+    loop {
+        // At least one trial; the minimum only while the budget lasts.
+        let forced = explored == 0
+            || (explored < cfg.min_explore_trials && s.elapsed() < cfg.budget_seconds);
+        if cfg.explore_trials.is_some_and(|m| explored >= m)
+            || !s.trials_left()
+            || (!forced && s.elapsed() + s.estimate(small) > explore_budget)
+        {
+            break;
+        }
+        let c = if explored < fixed.len() {
+            fixed[explored].clone()
+        } else {
+            let best_id = s.best().map(|t| t.id);
+            if best_id != queued_for {
+                let t = s.best().expect("invariant: fixed trials ran");
+                let c = Cand {
+                    p: t.params.clone(),
+                    binary: t.binary,
+                };
+                queue = neighbours(&c, mean_len, n, search_binary)?;
+                queue.reverse();
+                queued_for = best_id;
+            }
+            let mut next = None;
+            while let Some(c) = queue.pop() {
+                if !tried.iter().any(|d| same_setting(d, &c)) {
+                    next = Some(c);
                     break;
                 }
             }
-            if moved {
+            match next {
+                Some(c) => c,
+                None => random_cand(&mut rng, &b0, mean_len, n, search_binary)?,
+            }
+        };
+        tried.push(c.clone());
+        s.run(&c, 1)?;
+        explored += 1;
+    }
+
+    // Stage 2: grow k while validation improves and the budget lasts.
+    let mut prev_best = s.best().map_or(f64::NEG_INFINITY, |t| t.value);
+    let mut misses = 0;
+    for k in factor_ladder(small, cfg.max_factors) {
+        if !s.affordable(k) {
+            break;
+        }
+        // The best distinct settings so far (any k), carried with their λ.
+        let mut order: Vec<&Trial> = s.trials.iter().collect();
+        order.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.id.cmp(&b.id)));
+        let mut carry: Vec<Cand> = Vec::new();
+        for t in order {
+            let c = Cand {
+                p: at_k(t.params.clone(), k)?,
+                binary: t.binary,
+            };
+            if !carry.iter().any(|d| same_setting(d, &c)) {
+                carry.push(c);
+            }
+            if carry.len() >= cfg.top.max(1) {
                 break;
             }
         }
-        // The retuned λ goes on to the next k too.
-        if !carry.iter().any(|c| same_setting(c, &best_p)) {
-            carry.push(best_p);
+        let mut best_here: Option<(f64, Cand)> = None;
+        let mut tried: Vec<Cand> = Vec::new();
+        let mut try_cand = |s: &mut Search<'_>,
+                            c: Cand,
+                            best_here: &mut Option<(f64, Cand)>|
+         -> Result<Option<f64>> {
+            if tried.iter().any(|d| same_setting(d, &c)) || !s.affordable(k) {
+                return Ok(None);
+            }
+            tried.push(c.clone());
+            let v = s.run(&c, 2)?;
+            if best_here.as_ref().is_none_or(|b| v > b.0) {
+                *best_here = Some((v, c));
+            }
+            Ok(Some(v))
+        };
+        for c in carry {
+            try_cand(&mut s, c, &mut best_here)?;
+        }
+        // λ over a wide log range: steps of 4× in the direction that
+        // improves (both tried first), then 2× on either side of the best.
+        let with_lambda = |c: &Cand, l: f32| -> Result<Cand> {
+            Ok(Cand {
+                p: c.p.to_builder().regularization(l).check()?,
+                binary: c.binary,
+            })
+        };
+        let with_a0 = |c: &Cand, a0: f32| -> Result<Cand> {
+            // Keep the effective strength of λ when ν > 0.
+            let (p, m) = (&c.p, mean_len);
+            let ratio = ((m + p.unobserved_weight() as f64 * n) / (m + a0 as f64 * n))
+                .powf(p.reg_exponent() as f64);
+            Ok(Cand {
+                p: p.to_builder()
+                    .unobserved_weight(a0)
+                    .regularization((p.regularization() as f64 * ratio) as f32)
+                    .check()?,
+                binary: c.binary,
+            })
+        };
+        for (step, max_moves) in [(4.0f32, 4usize), (2.0, 1)] {
+            let Some((mut bv, mut bc)) = best_here.clone() else {
+                break;
+            };
+            for dir in [step, 1.0 / step] {
+                let mut moved = false;
+                for _ in 0..max_moves {
+                    let c = with_lambda(&bc, bc.p.regularization() * dir)?;
+                    match try_cand(&mut s, c.clone(), &mut best_here)? {
+                        Some(v) if v > bv => (bv, bc, moved) = (v, c, true),
+                        _ => break,
+                    }
+                }
+                if moved {
+                    break;
+                }
+            }
+        }
+        if let Some((bv, bc)) = best_here.clone() {
+            for f in [3.0f32, 1.0 / 3.0] {
+                let c = with_a0(&bc, bc.p.unobserved_weight() * f)?;
+                if matches!(try_cand(&mut s, c, &mut best_here)?, Some(v) if v > bv) {
+                    break;
+                }
+            }
+        }
+        let Some((v, _)) = best_here else { break };
+        // Grow k while validation improves, allowing one k that does not
+        // (the λ search at a new k is noisy).
+        if v > prev_best {
+            prev_best = v;
+            misses = 0;
+        } else {
+            misses += 1;
+            if misses >= 2 {
+                break;
+            }
         }
     }
-    let best = trials
+
+    // What is left of the budget: compass search around the best trial at
+    // its own k.
+    let mut done: Vec<Cand> = s
+        .trials
         .iter()
-        .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
-        .expect("invariant: at least one trial")
-        .params
-        .clone();
-    let model = best.fit(input)?;
+        .map(|t| Cand {
+            p: t.params.clone(),
+            binary: t.binary,
+        })
+        .collect();
+    'refine: loop {
+        let t = s.best().expect("invariant: at least one trial").clone();
+        let c = Cand {
+            p: t.params
+                .to_builder()
+                .iterations(cfg.max_iterations)
+                .check()?,
+            binary: t.binary,
+        };
+        for nb in neighbours(&c, mean_len, n, search_binary)? {
+            if done.iter().any(|d| same_setting(d, &nb)) {
+                continue;
+            }
+            if !s.affordable(t.params.factors()) {
+                break 'refine;
+            }
+            done.push(nb.clone());
+            if s.run(&nb, 3)? > t.value {
+                continue 'refine;
+            }
+        }
+        break;
+    }
+
+    let best_t = s.best().expect("invariant: at least one trial").clone();
+    let trials = std::mem::take(&mut s.trials);
+    drop(s);
+    let refit_data = if best_t.binary {
+        binarized(input)?
+    } else {
+        input.clone()
+    };
+    let best = best_t.params.clone();
+    let model = best.fit(&refit_data)?;
     Ok(TuneResult {
         trials,
         best,
+        best_binary: best_t.binary,
         model,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// `λ` rescaled so that the effective strength `λ (|S_u| + α0 n)^ν` of a
+/// typical row stays the same when `α0` or `ν` change.
+fn keep_strength(p: &Params, a0: f32, nu: f32, mean_len: f64, n: f64) -> f32 {
+    let eff = |a0: f32, nu: f32| (mean_len + a0 as f64 * n).powf(nu as f64);
+    (p.regularization() as f64 * eff(p.unobserved_weight(), p.reg_exponent()) / eff(a0, nu)) as f32
+}
+
+/// The compass neighbours of `c`, most promising first.
+fn neighbours(c: &Cand, mean_len: f64, n: f64, search_binary: bool) -> Result<Vec<Cand>> {
+    let p = &c.p;
+    let mut out = Vec::new();
+    let mut push = |b: crate::params::ParamsBuilder, binary: bool| -> Result<()> {
+        out.push(Cand {
+            p: b.check()?,
+            binary,
+        });
+        Ok(())
+    };
+    for f in [4.0f32, 0.25] {
+        push(
+            p.to_builder().regularization(p.regularization() * f),
+            c.binary,
+        )?;
+    }
+    for f in [3.0f32, 1.0 / 3.0] {
+        let a0 = (p.unobserved_weight() * f).min(10.0);
+        let l = keep_strength(p, a0, p.reg_exponent(), mean_len, n);
+        push(
+            p.to_builder().unobserved_weight(a0).regularization(l),
+            c.binary,
+        )?;
+    }
+    for f in [3.0f32, 1.0 / 3.0] {
+        push(p.to_builder().alpha(p.alpha() * f), c.binary)?;
+    }
+    for nu in [0.0f32, 0.5, 1.0] {
+        if nu != p.reg_exponent() {
+            let l = keep_strength(p, p.unobserved_weight(), nu, mean_len, n);
+            push(p.to_builder().reg_exponent(nu).regularization(l), c.binary)?;
+        }
+    }
+    let other = match p.init() {
+        Init::Normal => Init::Uniform,
+        Init::Uniform => Init::Normal,
+    };
+    push(p.to_builder().init(other), c.binary)?;
+    for f in [2.0f32, 0.5] {
+        push(
+            p.to_builder().regularization(p.regularization() * f),
+            c.binary,
+        )?;
+    }
+    if search_binary {
+        let conf = if c.binary {
+            p.confidence()
+        } else {
+            ConfidenceKind::Linear
+        };
+        push(p.to_builder().confidence(conf), !c.binary)?;
+    }
+    if !c.binary && search_binary {
+        let conf = match p.confidence() {
+            ConfidenceKind::Log => ConfidenceKind::Linear,
+            _ => ConfidenceKind::Log,
+        };
+        push(p.to_builder().confidence(conf), false)?;
+    }
+    Ok(out)
+}
+
+/// A random setting: log scales of the effective `λ`, `α`, `α0`; `ν`, the
+/// confidence kind, binary values and the start at random.
+fn random_cand(
+    rng: &mut ChaCha8Rng,
+    b0: &crate::params::ParamsBuilder,
+    mean_len: f64,
+    n: f64,
+    search_binary: bool,
+) -> Result<Cand> {
+    let binary = search_binary && rng.random::<f64>() < 0.4;
+    // Raw values other than 1 get the log confidence (linear confidence on
+    // heavy counts is ill-conditioned and slow; the compass still tries it).
+    let conf = if binary || !search_binary {
+        ConfidenceKind::Linear
+    } else {
+        ConfidenceKind::Log
+    };
+    let a0 = log_uniform(rng, 0.003, 1.0);
+    let nu = [0.0, 0.5, 1.0, 1.0][rng.random_range(0..4)];
+    let lambda_eff = log_uniform(rng, 0.1, 300.0);
+    let lambda = lambda_eff / (mean_len + a0 * n).powf(nu);
+    let init = if rng.random::<bool>() {
+        Init::Normal
+    } else {
+        Init::Uniform
+    };
+    Ok(Cand {
+        p: b0
+            .clone()
+            .confidence(conf)
+            .alpha(log_uniform(rng, 0.1, 30.0) as f32)
+            .unobserved_weight(a0 as f32)
+            .reg_exponent(nu as f32)
+            .regularization(lambda as f32)
+            .init(init)
+            .check()?,
+        binary,
     })
 }

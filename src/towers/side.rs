@@ -106,7 +106,13 @@ impl Side {
                 Tower::User => USER_ATTR_SEED,
                 Tower::Item => ITEM_ATTR_SEED,
             };
-        let mut attr = Factors::random_normal(p, k, params.init_std(), seed);
+        // Feature towers keep the normal start N(0, (0.1/√k)²) (or
+        // `init_std` with `Init::Normal`), whatever the id-factor default.
+        let std = match params.init() {
+            crate::factors::Init::Normal => params.init_std(),
+            crate::factors::Init::Uniform => 0.1 / (k as f32).sqrt(),
+        };
+        let mut attr = Factors::random_normal(p, k, std, seed);
         let reg_f = tp.feature_reg(tower, params);
         let mut attr_lambda = vec![0.0f32; p];
         #[allow(clippy::needless_range_loop)] // j indexes the CSR rows and the weights too

@@ -162,7 +162,12 @@ pub struct ParamArgs {
     /// iALS++ block size (default min(factors, 32)).
     #[arg(long)]
     block_size: Option<usize>,
-    /// Standard deviation of the initial factors (default 0.1/√factors).
+    /// How the factors start: uniform on [0, init-std) (benfred/implicit's
+    /// start; the default) or normal N(0, init-std²).
+    #[arg(long, default_value = "uniform")]
+    init: ials::Init,
+    /// Scale of the start: the upper end of uniform (default 0.01), the
+    /// standard deviation of normal (default 0.1/√factors).
     #[arg(long, allow_negative_numbers = true)]
     init_std: Option<f32>,
     /// Seed of the initialization.
@@ -191,6 +196,7 @@ impl ParamArgs {
             .reg_include_unobserved(!self.no_reg_unobserved)
             .solver(self.solver)
             .cg_steps(self.cg_steps)
+            .init(self.init)
             .seed(self.seed);
         if let Some(bs) = self.block_size {
             b = b.block_size(bs);

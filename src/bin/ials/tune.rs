@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{Context, Result};
-use ials::data::read::read_interactions;
+use ials::data::read::{read_interactions, ReadOptions};
 use ials::eval::tune::{tune, TuneConfig};
 use ials::eval::Metric;
 use ials::Params;
@@ -12,58 +12,138 @@ use ials::Params;
 #[derive(clap::Args, Debug)]
 pub struct Args {
     /// Training interactions (user,item[,value]).
-    #[command(flatten)]
-    input: crate::common::Input,
+    #[arg(long)]
+    input: PathBuf,
     /// Output model directory (written atomically, as `ials fit --output`),
-    /// with trials.json and best_params.json beside the model files
-    /// (`Model::load` ignores files its manifest does not list).
+    /// with trials.json, best_params.json and tune.json beside the model
+    /// files (`Model::load` ignores files its manifest does not list).
     #[arg(long)]
     output: PathBuf,
     /// Validation metric to maximise.
     #[arg(long, default_value = "recall@20")]
     metric: Metric,
-    /// Random trials of the cheap small-k stage.
-    #[arg(long, default_value_t = 20)]
-    trials: usize,
-    /// Largest factor count of the second stage (64, 128, … up to this).
-    #[arg(long, default_value_t = 128)]
+    /// Wall-clock budget of the search and the refit: seconds, or a number
+    /// with s, m or h (`90s`, `3m`, `1h`).
+    #[arg(long, default_value = "3m", value_parser = parse_duration)]
+    budget: f64,
+    /// Most random trials of the small-k stage (default: 30% of the budget
+    /// decides).
+    #[arg(long)]
+    trials: Option<usize>,
+    /// Most trials in all (default: the budget decides).
+    #[arg(long)]
+    max_trials: Option<usize>,
+    /// Factors of the exploration stage.
+    #[arg(long, default_value_t = 32)]
+    small_factors: usize,
+    /// Largest factor count (k doubles from 2 x small-factors while
+    /// validation improves; the iALS++ block solver from k = 512 on).
+    #[arg(long, default_value_t = 1024)]
     max_factors: usize,
     /// Maximum sweeps a trial (early stopping ends most trials sooner).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 25)]
     max_iterations: usize,
+    /// Do not try binary values (every value replaced by 1), which is tried
+    /// by default when the input has values other than 1.
+    #[arg(long)]
+    no_binary: bool,
+    /// Only this start, uniform or normal (default: both are searched).
+    #[arg(long)]
+    init: Option<ials::Init>,
     /// Seed of the validation split and the search.
     #[arg(long, default_value_t = 42)]
     seed: u64,
-    /// No table of trials (the best params and the model are still written).
+    /// Skip the first line.
     #[arg(long)]
-    quiet: bool,
+    header: bool,
     /// Worker threads (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Print only the best setting and where it was saved.
+    #[arg(long)]
+    quiet: bool,
+}
+
+fn parse_duration(s: &str) -> std::result::Result<f64, String> {
+    let (num, mult) = match s.trim().char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1.0),
+        Some((i, 'm')) => (&s[..i], 60.0),
+        Some((i, 'h')) => (&s[..i], 3600.0),
+        _ => (s, 1.0),
+    };
+    match num.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v * mult),
+        _ => Err(format!(
+            "invalid budget {s:?}: expected seconds > 0, or a number with s, m or h (90s, 3m)"
+        )),
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let data = read_interactions(&a.input.input, &a.input.format.read_options()?)?;
+    let opts = ReadOptions {
+        header: a.header,
+        ..Default::default()
+    };
+    let data = read_interactions(&a.input, &opts)?;
     let mut base = Params::builder();
     if let Some(t) = a.threads {
         base = base.threads(t);
     }
     let cfg = TuneConfig {
         metric: a.metric,
-        trials: a.trials,
+        budget_seconds: a.budget,
+        explore_trials: a.trials,
+        max_trials: a.max_trials,
         seed: a.seed,
-        factors: ials::eval::tune::factor_ladder(a.max_factors),
+        small_factors: a.small_factors,
+        max_factors: a.max_factors,
         max_iterations: a.max_iterations,
+        search_binary: a.no_binary.then_some(false),
+        init: a.init,
         ..Default::default()
     };
-    let quiet = a.quiet;
-    if !quiet {
-        print_header(&a);
+    if !a.quiet {
+        println!(
+            "{:>5} {:>5} {:>4} {:>8} {:>3} {:>7} {:>9} {:>7} {:>4} {:>10} {:>5} {:>9} {:>7}  curve",
+            "trial",
+            "stage",
+            "k",
+            "conf",
+            "bin",
+            "init",
+            "alpha",
+            "alpha0",
+            "nu",
+            "lambda",
+            "iters",
+            a.metric.to_string(),
+            "seconds"
+        );
     }
+    let quiet = a.quiet;
     let result = tune(&data, &base.check()?, &cfg, |t| {
-        if !quiet {
-            print_trial(t);
+        if quiet {
+            return;
         }
+        let p = &t.params;
+        let curve: Vec<String> = t.curve.iter().map(|v| format!("{v:.3}")).collect();
+        println!(
+            "{:>5} {:>5} {:>4} {:>8} {:>3} {:>7} {:>9.3} {:>7.4} {:>4} {:>10.3e} {:>5} {:>9.4} {:>7.2}  {}",
+            t.id,
+            t.stage,
+            p.factors(),
+            p.confidence().to_string(),
+            if t.binary { "yes" } else { "no" },
+            p.init().to_string(),
+            p.alpha(),
+            p.unobserved_weight(),
+            p.reg_exponent(),
+            p.regularization(),
+            p.iterations(),
+            t.value,
+            t.seconds,
+            curve.join(" ")
+        );
     })?;
     // The model first (atomic: a directory rename), then the search record
     // inside it, each file written to a temporary and renamed.
@@ -74,49 +154,38 @@ pub fn run(a: Args) -> Result<()> {
     let write_json = |name: &str, v: String| {
         ials::io::write_atomic(&a.output.join(name), |w| w.write_all(v.as_bytes()))
     };
+    let by_k = result.best_by_factors();
     write_json("trials.json", serde_json::to_string_pretty(&result.trials)?)?;
     write_json(
         "best_params.json",
         serde_json::to_string_pretty(&result.best)?,
     )?;
+    let summary = serde_json::json!({
+        "best_params": &result.best,
+        "binary_values": result.best_binary,
+        "best_validation_by_factors": by_k.iter().map(|(k, v)| serde_json::json!({"factors": k, "value": v})).collect::<Vec<_>>(),
+        "metric": a.metric.to_string(),
+        "trials": result.trials.len(),
+        "seconds": result.seconds,
+        "budget_seconds": a.budget,
+    });
+    write_json("tune.json", serde_json::to_string_pretty(&summary)?)?;
+    if !a.quiet {
+        let line: Vec<String> = by_k.iter().map(|(k, v)| format!("k {k}: {v:.4}")).collect();
+        println!("best {} by k: {}", a.metric, line.join(", "));
+        println!(
+            "{} trials in {:.1} s (budget {:.0} s)",
+            result.trials.len(),
+            result.seconds,
+            a.budget
+        );
+    }
     println!("best: {}", serde_json::to_string(&result.best)?);
+    if result.best_binary {
+        println!(
+            "binary values: every value was replaced by 1 (ials fit --columns 1,2 does the same)"
+        );
+    }
     println!("saved to {}", a.output.display());
     Ok(())
-}
-
-/// The header of the trial table.
-fn print_header(a: &Args) {
-    println!(
-        "{:>5} {:>5} {:>4} {:>8} {:>9} {:>7} {:>4} {:>10} {:>5} {:>9} {:>7}",
-        "trial",
-        "stage",
-        "k",
-        "conf",
-        "alpha",
-        "alpha0",
-        "nu",
-        "lambda",
-        "iters",
-        a.metric.to_string(),
-        "seconds"
-    );
-}
-
-/// One row of the trial table.
-fn print_trial(t: &ials::eval::tune::Trial) {
-    let p = &t.params;
-    println!(
-        "{:>5} {:>5} {:>4} {:>8} {:>9.3} {:>7.4} {:>4} {:>10.3e} {:>5} {:>9.4} {:>7.2}",
-        t.id,
-        t.stage,
-        p.factors(),
-        p.confidence().to_string(),
-        p.alpha(),
-        p.unobserved_weight(),
-        p.reg_exponent(),
-        p.regularization(),
-        p.iterations(),
-        t.value,
-        t.seconds
-    );
 }
