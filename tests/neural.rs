@@ -370,29 +370,21 @@ fn tower_backward_matches_finite_differences() {
         }
         for l in 0..hidden.len() + usize::from(!hidden.is_empty()) {
             let (dw, db) = &grads_layers(&grads)[l];
-            for j in 0..dw.len() {
+            for (j, &g) in dw.iter().enumerate() {
                 let mut tp = tower.clone();
                 let mut tm = tower.clone();
                 layer_w(&mut tp, l)[j] += h;
                 layer_w(&mut tm, l)[j] -= h;
                 let num = (f(&tp) - f(&tm)) / (2.0 * h as f64);
-                assert!(
-                    tol(num, dw[j] as f64),
-                    "layer {l} w[{j}]: {} vs {num}",
-                    dw[j]
-                );
+                assert!(tol(num, g as f64), "layer {l} w[{j}]: {g} vs {num}");
             }
-            for j in 0..db.len() {
+            for (j, &g) in db.iter().enumerate() {
                 let mut tp = tower.clone();
                 let mut tm = tower.clone();
                 layer_b(&mut tp, l)[j] += h;
                 layer_b(&mut tm, l)[j] -= h;
                 let num = (f(&tp) - f(&tm)) / (2.0 * h as f64);
-                assert!(
-                    tol(num, db[j] as f64),
-                    "layer {l} b[{j}]: {} vs {num}",
-                    db[j]
-                );
+                assert!(tol(num, g as f64), "layer {l} b[{j}]: {g} vs {num}");
             }
         }
     }
@@ -484,7 +476,7 @@ fn streaming_frequency_converges_on_a_stationary_stream() {
         est.observe(t, &items);
     }
     for i in [0u32, 1, 3, 10] {
-        let truth = 1.0 - (1.0 - f[i as usize]).powi(bsz as i32);
+        let truth = 1.0 - (1.0 - f[i as usize]).powi(bsz);
         let got = est.probability(i) as f64;
         println!("item {i}: estimate {got:.4}, P(in batch) {truth:.4}");
         assert!(

@@ -106,8 +106,8 @@ impl Side {
                 Tower::User => USER_ATTR_SEED,
                 Tower::Item => ITEM_ATTR_SEED,
             };
-        // Feature towers keep the normal start N(0, (0.1/√k)²) (or
-        // `init_std` with `Init::Normal`), whatever the id-factor default.
+        // Attribute weights keep the normal start N(0, (0.1/√k)²) (or
+        // `init_std` with `Init::Normal`); id weights start as a plain fit.
         let std = match params.init() {
             crate::factors::Init::Normal => params.init_std(),
             crate::factors::Init::Uniform => 0.1 / (k as f32).sqrt(),

@@ -66,18 +66,7 @@ impl<'a> TowerTrainer<'a> {
     ) -> Result<Self> {
         tower.validate()?;
         let (m, n) = (data.n_users(), data.n_items());
-        // Towers keep the normal start N(0, (0.1/√k)²) of their published
-        // figures when the id-factor default (uniform) is in effect.
-        let (x0, y0) = if params.init() == crate::factors::Init::Uniform {
-            let start = params
-                .to_builder()
-                .init(crate::factors::Init::Normal)
-                .init_std(0.1 / (params.factors() as f32).sqrt())
-                .check()?;
-            initial_factors(&start, m, n)
-        } else {
-            initial_factors(params, m, n)
-        };
+        let (x0, y0) = initial_factors(params, m, n);
         let users = Side::build(
             Tower::User,
             params,
