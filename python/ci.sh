@@ -3,7 +3,9 @@
 # package built and installed from this checkout exactly as users do
 # (`pip install ./python`), the CLI binary for the round-trip tests, pytest.
 # Exits non-zero on any failure. Set IALS_CI_IMPLICIT=1 to also install
-# benfred/implicit and run the numerical comparisons against it.
+# benfred/implicit and run the numerical comparisons against it. Set
+# CARGO_TARGET_DIR_PY to build the wheel in that cargo target directory (e.g. a
+# warm cache); the CLI is built in $CARGO_TARGET_DIR (default target/).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -21,11 +23,17 @@ if [ "${IALS_CI_IMPLICIT:-0}" = 1 ]; then
 fi
 
 # The package, built from the checkout (release, abi3 wheel).
-"$py" -m pip install --quiet --force-reinstall --no-deps ./python
+if [ -n "${CARGO_TARGET_DIR_PY:-}" ]; then
+    CARGO_TARGET_DIR=$CARGO_TARGET_DIR_PY "$py" -m pip install --quiet --force-reinstall --no-deps ./python
+else
+    "$py" -m pip install --quiet --force-reinstall --no-deps ./python
+fi
 
 # The CLI for the model-directory round trips (a no-op when up to date).
 cargo build --release --bin ials --quiet
-export IALS_BIN="$root/target/release/ials"
+target_dir=${CARGO_TARGET_DIR:-target}
+case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
+export IALS_BIN="$target_dir/release/ials"
 
 # Run from outside the source tree so the installed package is the one tested.
 cd "$root/python/tests"

@@ -30,6 +30,7 @@ FIT_PARAMETERS = (
     "solver",
     "cg_steps",
     "block_size",
+    "init",
     "init_std",
     "seed",
     "threads",
@@ -137,8 +138,9 @@ def fit(
     (1), ``target`` ("one", "reciprocal"), ``unobserved_weight`` (α0, 1),
     ``reg_exponent`` (ν, 0), ``reg_include_unobserved`` (True), ``solver``
     ("cg", "cholesky", "block"), ``cg_steps`` (3), ``block_size``
-    (min(k, 32)), ``init_std`` (0.1/√k), ``seed`` (42), ``threads`` (0: all
-    cores), ``observed_negatives`` (False).
+    (min(k, 32)), ``init`` ("uniform" on [0, init_std), "normal"
+    N(0, init_std²)), ``init_std`` (0.01 uniform, 0.1/√k normal), ``seed``
+    (42), ``threads`` (0: all cores), ``observed_negatives`` (False).
 
     ``callback(report)`` is called after each iteration with a dict
     (``iteration``, ``loss``, ``observed``, ``unobserved``,

@@ -11,7 +11,8 @@ use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
-use ials::{Error, Factors, Params, SparseMatrix};
+use ials::params::defaults;
+use ials::{Error, Factors, Params, Solver, SparseMatrix};
 
 /// A Rust error as the matching exception class of `ials.errors`, with the
 /// Rust message.
@@ -91,6 +92,7 @@ pub fn params_from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Params> {
                 "solver" => b.solver(v.extract::<String>()?.parse().py()?),
                 "cg_steps" => b.cg_steps(v.extract()?),
                 "block_size" => b.block_size(v.extract()?),
+                "init" => b.init(v.extract::<String>()?.parse().py()?),
                 "init_std" => b.init_std(v.extract()?),
                 "seed" => b.seed(v.extract()?),
                 "threads" => {
@@ -104,7 +106,7 @@ pub fn params_from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Params> {
                 "observed_negatives" => b.observed_negatives(v.extract()?),
                 other => {
                     return Err(PyTypeError::new_err(format!(
-                        "unknown parameter {other:?}; expected one of factors, iterations, regularization, alpha, confidence, epsilon, target, unobserved_weight, reg_exponent, reg_include_unobserved, solver, cg_steps, block_size, init_std, seed, threads, observed_negatives"
+                        "unknown parameter {other:?}; expected one of factors, iterations, regularization, alpha, confidence, epsilon, target, unobserved_weight, reg_exponent, reg_include_unobserved, solver, cg_steps, block_size, init, init_std, seed, threads, observed_negatives"
                     )))
                 }
             };
@@ -116,24 +118,38 @@ pub fn params_from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Params> {
 /// The settings of `p` as a dict (the keys [`params_from_dict`] reads).
 pub fn params_to_dict<'py>(py: Python<'py>, p: &Params) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("factors", p.factors)?;
-    d.set_item("iterations", p.iterations)?;
-    d.set_item("regularization", p.regularization)?;
-    d.set_item("alpha", p.alpha)?;
-    d.set_item("confidence", p.confidence.to_string())?;
-    d.set_item("epsilon", p.epsilon)?;
-    d.set_item("target", p.target.to_string())?;
-    d.set_item("unobserved_weight", p.unobserved_weight)?;
-    d.set_item("reg_exponent", p.reg_exponent)?;
-    d.set_item("reg_include_unobserved", p.reg_include_unobserved)?;
-    d.set_item("solver", p.solver.to_string())?;
-    d.set_item("cg_steps", p.cg_steps)?;
-    d.set_item("block_size", p.effective_block_size())?;
-    d.set_item("init_std", p.effective_init_std())?;
-    d.set_item("seed", p.seed)?;
-    d.set_item("threads", p.threads.unwrap_or(0))?;
-    d.set_item("observed_negatives", p.observed_negatives)?;
+    d.set_item("factors", p.factors())?;
+    d.set_item("iterations", p.iterations())?;
+    d.set_item("regularization", p.regularization())?;
+    d.set_item("alpha", p.alpha())?;
+    d.set_item("confidence", p.confidence().to_string())?;
+    d.set_item("epsilon", p.epsilon())?;
+    d.set_item("target", p.target().to_string())?;
+    d.set_item("unobserved_weight", p.unobserved_weight())?;
+    d.set_item("reg_exponent", p.reg_exponent())?;
+    d.set_item("reg_include_unobserved", p.reg_include_unobserved())?;
+    d.set_item("solver", p.solver_kind().to_string())?;
+    let (cg_steps, block_size) = solver_settings(p);
+    d.set_item("cg_steps", cg_steps)?;
+    d.set_item("block_size", block_size)?;
+    d.set_item("init", p.init().to_string())?;
+    d.set_item("init_std", p.init_std())?;
+    d.set_item("seed", p.seed())?;
+    d.set_item("threads", p.threads().unwrap_or(0))?;
+    d.set_item("observed_negatives", p.observed_negatives())?;
     Ok(d)
+}
+
+/// `(cg_steps, block_size)` of `p`: the active solver's setting from
+/// [`Params::solver`], the other one at its default (`Params` keeps only the
+/// settings of the solver it runs).
+fn solver_settings(p: &Params) -> (usize, usize) {
+    let default_block = p.factors().min(defaults::MAX_BLOCK_SIZE);
+    match p.solver() {
+        Solver::Cholesky => (defaults::CG_STEPS, default_block),
+        Solver::Cg { steps } => (steps, default_block),
+        Solver::Block { size } => (defaults::CG_STEPS, size),
+    }
 }
 
 /// An integer numpy array (any signed or unsigned width) as `usize`s.

@@ -14,8 +14,8 @@ use pyo3::types::{PyDict, PyTuple};
 use rayon::prelude::*;
 
 use ials::confidence::{ConfidenceKind, Target, Weighting};
-use ials::solver::{solve_row, RowProblem, Workspace};
-use ials::{Error, Factors, Gramian, IdMap, Interactions, Params, SolverKind};
+use ials::internals::solver::{solve_row, RowProblem, Workspace};
+use ials::{Error, Factors, Gramian, IdMap, Interactions, Params, Solver};
 
 use crate::common::{
     csr_from_arrays, factors_from, params_from_dict, pool, run_interruptible, IntoPy,
@@ -56,11 +56,11 @@ pub fn fit_csr<'py>(
         IdMap::identity(shape.0),
         IdMap::identity(shape.1),
         m,
-        params.observed_negatives,
+        params.observed_negatives(),
     )
     .py()?;
     let (x, y, history) = fit_core(py, &params, &data, x, y, callback)?;
-    let k = params.factors;
+    let k = params.factors();
     Ok((
         Array2::from_shape_vec((x.rows(), k), x.into_vec())
             .expect("shape")
@@ -669,14 +669,8 @@ pub fn solve_rows<'py>(
                         indices: &m.indices()[s..e],
                         values: &m.data()[s..e],
                     };
-                    solve_row(SolverKind::Cholesky, &pb, row, regularization, 1, k, xr, ws).map_err(
-                        |pivot| Error::NotPositiveDefinite {
-                            iteration: 0,
-                            side: "user",
-                            row: r,
-                            pivot,
-                        },
-                    )
+                    solve_row(Solver::Cholesky, &pb, row, regularization, xr, ws)
+                        .map_err(|pivot| pivot.at(0, "user", r))
                 },
             )?;
             Ok(x)

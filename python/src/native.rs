@@ -13,7 +13,7 @@ use ials::eval::{
     RankingMetrics, Scorer,
 };
 use ials::serve::{Filter, UpdateOptions};
-use ials::{Factors, IdMap, Interactions, InteractionsBuilder};
+use ials::{Factors, IdMap, Interactions, InteractionsBuilder, Side};
 
 use crate::common::{
     factors_from, index_vec, params_from_dict, params_to_dict, pool, value_vec, IntoPy,
@@ -551,7 +551,7 @@ impl PyModel {
         let r = py
             .detach(|| {
                 self.inner
-                    .similar_items_filtered(i as usize, k, &Filter::new())
+                    .similar(Side::Item, i as usize, k, &Filter::new())
             })
             .py()?;
         Ok(r.into_iter()
@@ -566,7 +566,7 @@ impl PyModel {
         let r = py
             .detach(|| {
                 self.inner
-                    .similar_users_filtered(u as usize, k, &Filter::new())
+                    .similar(Side::User, u as usize, k, &Filter::new())
             })
             .py()?;
         Ok(r.into_iter()
@@ -621,8 +621,8 @@ impl PyModel {
             "Model({} users x {} items, factors={}, solver={}, iterations={})",
             self.inner.n_users(),
             self.inner.n_items(),
-            p.factors,
-            p.solver,
+            p.factors(),
+            p.solver_kind(),
             self.inner.loss_history().len()
         )
     }

@@ -227,6 +227,7 @@ def test_evaluation_models_baselines_and_embeddings(data):
     "params",
     [
         dict(factors=6, iterations=3, solver="cg"),
+        dict(factors=6, iterations=3, solver="cg", init="normal", init_std=0.05),
         dict(factors=6, iterations=3, solver="cholesky", confidence="log", alpha=2.0, epsilon=0.5),
         dict(factors=8, iterations=2, solver="block", block_size=4, unobserved_weight=0.2, reg_exponent=1.0, target="reciprocal", seed=5),
         dict(factors=5, iterations=2, solver="cholesky", observed_negatives=True, confidence="as-given", alpha=2.0),
