@@ -1170,3 +1170,85 @@ fn users_first_described_after_the_fit_are_embedded_by_the_saved_tower() {
     );
     assert!(!c.exists());
 }
+
+#[test]
+fn twotower_saves_a_model_that_recommend_and_export_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tiny(dir.path());
+    let model = dir.path().join("tt");
+    let report = dir.path().join("tt.json");
+    let o = ials(&[
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&model),
+        "--factors",
+        "4",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "8",
+        "--loss",
+        "mixed",
+        "--negatives",
+        "4",
+        "--logq",
+        "exact",
+        "--hidden",
+        "6",
+        "--report",
+        s(&report),
+        "--quiet",
+    ]);
+    ok(&o);
+    // A standard model directory: recommend serves it, its manifest lists
+    // the two-tower settings, the report has one entry per epoch.
+    assert!(model.join("twotower.json").is_file());
+    let settings: serde_json::Value =
+        serde_json::from_slice(&fs::read(model.join("twotower.json")).unwrap()).unwrap();
+    assert_eq!(settings["twotower"]["loss"], "mixed");
+    assert_eq!(settings["twotower"]["hidden"], serde_json::json!([6]));
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    assert_eq!(r["epochs"].as_array().unwrap().len(), 3);
+    let o = ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--all",
+        "--k",
+        "3",
+        "--output",
+        "-",
+    ]);
+    ok(&o);
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert_eq!(text.lines().count(), 1 + 12 * 3, "{text}");
+    let o = ials(&["info", "--model", s(&model), "--verify"]);
+    ok(&o);
+    // Bad settings are typed errors naming the setting, and nothing is written.
+    let bad = dir.path().join("bad");
+    let o = ials(&[
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&bad),
+        "--loss",
+        "mixed",
+        "--quiet",
+    ]);
+    fails_with(&o, "negatives must be at least 1 with loss mixed");
+    assert!(!bad.exists());
+    let o = ials(&[
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&bad),
+        "--loss",
+        "softmaxx",
+    ]);
+    fails_with(&o, "softmaxx");
+    assert!(!bad.exists());
+}

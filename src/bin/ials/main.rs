@@ -13,6 +13,7 @@ mod similar;
 mod split;
 mod towers_cli;
 mod tune;
+mod twotower;
 mod update;
 
 use clap::{Parser, Subcommand};
@@ -52,6 +53,8 @@ enum Command {
     Split(split::Args),
     /// Tune iALS on a validation split of the input; save the refitted best model.
     Tune(tune::Args),
+    /// Train a neural two-tower model (in-batch softmax, logQ, mixed negatives, mse-gramian) and save it.
+    Twotower(twotower::Args),
 }
 
 /// On SIGINT, SIGTERM or SIGHUP, remove the temporary files of the writes in
@@ -96,6 +99,7 @@ fn main() {
         Command::Eval(args) => eval::run(*args),
         Command::Split(args) => split::run(args),
         Command::Tune(args) => tune::run(args),
+        Command::Twotower(args) => twotower::run(args),
     };
     if let Err(e) = result {
         // Print the cause chain, skipping causes already quoted by their parent.
