@@ -117,8 +117,8 @@ impl Side {
                 Tower::User => USER_ATTR_SEED,
                 Tower::Item => ITEM_ATTR_SEED,
             };
-        // Feature towers keep the normal start N(0, (0.1/√k)²) (or
-        // `init_std` with `Init::Normal`), whatever the id-factor default.
+        // Attribute weights keep the normal start N(0, (0.1/√k)²) (or
+        // `init_std` with `Init::Normal`); id weights start as a plain fit.
         let std = match params.init {
             crate::factors::Init::Normal => params.effective_init_std(),
             crate::factors::Init::Uniform => 0.1 / (k as f32).sqrt(),
@@ -600,14 +600,7 @@ impl<'a> TowerTrainer<'a> {
         params.validate()?;
         tower.validate()?;
         let (m, n) = (data.n_users(), data.n_items());
-        // Towers keep the normal start N(0, (0.1/√k)²) of their published
-        // figures when the id-factor default (uniform) is in effect.
-        let mut start = params.clone();
-        if start.init == crate::factors::Init::Uniform {
-            start.init = crate::factors::Init::Normal;
-            start.init_std = None;
-        }
-        let (x0, y0) = initial_factors(&start, m, n);
+        let (x0, y0) = initial_factors(params, m, n);
         let users = Side::build(
             Tower::User,
             params,
