@@ -375,8 +375,8 @@ impl Tower {
         }
     }
 
-    /// Outputs for every entity of `feats`, `len x k` row-major, in chunks of
-    /// `chunk` entities.
+    /// Outputs for every entity of `feats`, `len x k` row-major (computed
+    /// 4096 entities at a time).
     pub fn embed_all(&self, feats: &FeatureRows) -> Vec<f32> {
         let n = feats.len();
         let mut out = Vec::with_capacity(n * self.k);

@@ -225,27 +225,19 @@ impl<'a> Trainer<'a> {
         )
     }
 
-    /// Recompute the training entities' embeddings (`x`, `y`).
+    /// Recompute the training entities' embeddings (`x`, `y`; users scaled
+    /// by `1/τ`, so that `x · y` is the logit).
     fn refresh(&mut self) {
         let k = self.p.factors();
         let (m, n) = (self.data.n_users(), self.data.n_items());
-        let users: Vec<u32> = (0..m as u32).collect();
-        let items: Vec<u32> = (0..n as u32).collect();
-        let mut cache = Cache::default();
-        let mut x = Vec::with_capacity(m * k);
-        for chunk in users.chunks(4096) {
-            self.users.tower.forward(self.user_feats, chunk, &mut cache);
-            x.extend_from_slice(cache.output());
-        }
+        let mut x = self.embed_users();
+        x.truncate(m * k);
         let inv = 1.0 / self.p.temperature();
         if inv != 1.0 {
             x.iter_mut().for_each(|v| *v *= inv);
         }
-        let mut y = Vec::with_capacity(n * k);
-        for chunk in items.chunks(4096) {
-            self.items.tower.forward(self.item_feats, chunk, &mut cache);
-            y.extend_from_slice(cache.output());
-        }
+        let mut y = self.embed_items();
+        y.truncate(n * k);
         self.x = Factors::from_vec(m, k, x).expect("invariant: m x k embeddings");
         self.y = Factors::from_vec(n, k, y).expect("invariant: n x k embeddings");
     }
