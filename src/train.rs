@@ -163,6 +163,7 @@ pub(crate) fn half_sweep(
     target: &mut Factors,
     side: &'static str,
     iteration: usize,
+    mut row_losses: Option<&mut [RowLoss]>,
 ) -> Result<()> {
     let k = target.k();
     let solver = params.solver();
@@ -179,22 +180,81 @@ pub(crate) fn half_sweep(
     }
     // counts[b] is now the end of descending bucket b; fill from the start.
     let mut start: Vec<usize> = std::iter::once(0).chain(counts.iter().copied()).collect();
-    let mut slots: Vec<Option<(usize, &mut [f32])>> = (0..target.rows()).map(|_| None).collect();
+    type Slot<'s> = (usize, &'s mut [f32], Option<&'s mut RowLoss>);
+    let mut slots: Vec<Option<Slot<'_>>> = (0..target.rows()).map(|_| None).collect();
+    let mut losses = row_losses.as_deref_mut().map(|l| l.iter_mut());
     for (r, x) in target.as_mut_slice().chunks_mut(k.max(1)).enumerate() {
         let b = n_buckets - bucket(r);
-        slots[start[b]] = Some((r, x));
+        let loss = losses.as_mut().and_then(|l| l.next());
+        slots[start[b]] = Some((r, x, loss));
         start[b] += 1;
     }
-    let rows: Vec<(usize, &mut [f32])> = slots.into_iter().flatten().collect();
+    let rows: Vec<Slot<'_>> = slots.into_iter().flatten().collect();
     let workspaces: Vec<Mutex<Workspace>> = (0..rayon::current_num_threads().max(1))
         .map(|_| Mutex::new(Workspace::new(k)))
         .collect();
-    rows.into_par_iter().try_for_each(|(r, x)| {
+    let wt = params.weighting();
+    rows.into_par_iter().try_for_each(|(r, x, loss)| {
         let t = rayon::current_thread_index().unwrap_or(0) % workspaces.len();
         let mut ws = workspaces[t].lock().unwrap_or_else(|e| e.into_inner());
-        solve_row(solver, pb, sparse_row(matrix, r), lambdas[r], x, &mut ws)
-            .map_err(|pivot| pivot.at(iteration, side, r))
+        let row = sparse_row(matrix, r);
+        solve_row(solver, pb, row, lambdas[r], x, &mut ws)
+            .map_err(|pivot| pivot.at(iteration, side, r))?;
+        if let Some(loss) = loss {
+            // Fused: the fixed rows this solve just read are still in cache.
+            *loss = row_loss(wt, pb.fixed, row, x, lambdas[r]);
+        }
+        Ok(())
     })
+}
+
+/// One row's share of the loss: `[Σ_S c (p − ŷ)², Σ_S ŷ², λ_r ‖x_r‖²]` of
+/// row `x_r` (its interactions `row`) against the fixed side.
+pub(crate) type RowLoss = [f64; 3];
+
+#[inline]
+fn row_loss(
+    wt: crate::confidence::Weighting,
+    fixed: &Factors,
+    row: crate::data::RowView<'_>,
+    x_r: &[f32],
+    lambda: f32,
+) -> RowLoss {
+    let mut acc = [0.0f64; 3];
+    for (&j, &v) in row.indices.iter().zip(row.values) {
+        let yhat = dot(x_r, fixed.row(j as usize)) as f64;
+        let (c, p) = wt.weight(v);
+        let d = p as f64 - yhat;
+        acc[0] += c as f64 * d * d;
+        acc[1] += yhat * yhat;
+    }
+    acc[2] = lambda as f64 * dot(x_r, x_r) as f64;
+    acc
+}
+
+/// Row losses summed in fixed chunks, chunks in order (reproducible on any
+/// number of threads; the fused and the separate pass give the same bits).
+fn sum_row_losses(parts: impl IndexedParallelIterator<Item = RowLoss>) -> RowLoss {
+    let per_row: Vec<RowLoss> = parts.collect();
+    let chunks: Vec<RowLoss> = per_row
+        .par_chunks(LOSS_CHUNK)
+        .map(|c| {
+            let mut acc = [0.0f64; 3];
+            for p in c {
+                for (a, v) in acc.iter_mut().zip(p) {
+                    *a += v;
+                }
+            }
+            acc
+        })
+        .collect();
+    let mut acc = [0.0f64; 3];
+    for p in &chunks {
+        for (a, v) in acc.iter_mut().zip(p) {
+            *a += v;
+        }
+    }
+    acc
 }
 
 /// `λ_u` of every user and `λ_i` of every item.
@@ -213,9 +273,9 @@ impl Lambdas {
     }
 }
 
-#[allow(clippy::needless_range_loop)]
 /// The loss with precomputed Gramians `H = XᵀX` and `G = YᵀY` and
-/// regularization weights.
+/// regularization weights: item rows against the users (observed part and
+/// item regularization), then the user regularization.
 pub(crate) fn loss_with(
     params: &Params,
     data: &Interactions,
@@ -226,54 +286,36 @@ pub(crate) fn loss_with(
     lambdas: &Lambdas,
 ) -> LossParts {
     let wt = params.weighting();
-    let m = data.n_users();
-    let n = data.n_items();
-    let (user_lambdas, item_lambdas) = (&lambdas.users, &lambdas.items);
-    // [observed, Σ_S ŷ², user reg]
-    let parts: Vec<[f64; 3]> = (0..m.div_ceil(LOSS_CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            let mut acc = [0.0f64; 3];
-            for u in c * LOSS_CHUNK..((c + 1) * LOSS_CHUNK).min(m) {
-                let xu = x.row(u);
-                let row = data.user_row(u);
-                for (&i, &r) in row.indices.iter().zip(row.values) {
-                    let yhat = dot(xu, y.row(i as usize)) as f64;
-                    let (c, p) = wt.weight(r);
-                    let d = p as f64 - yhat;
-                    acc[0] += c as f64 * d * d;
-                    acc[1] += yhat * yhat;
-                }
-                acc[2] += user_lambdas[u] as f64 * dot(xu, xu) as f64;
-            }
-            acc
-        })
-        .collect();
-    let item_reg: Vec<f64> = (0..n.div_ceil(LOSS_CHUNK))
-        .into_par_iter()
-        .map(|c| {
-            (c * LOSS_CHUNK..((c + 1) * LOSS_CHUNK).min(n))
-                .map(|i| {
-                    let yi = y.row(i);
-                    item_lambdas[i] as f64 * dot(yi, yi) as f64
-                })
-                .sum()
-        })
-        .collect();
-    let mut observed = 0.0;
-    let mut obs_sq = 0.0;
-    let mut reg = 0.0;
-    for p in &parts {
-        observed += p[0];
-        obs_sq += p[1];
-        reg += p[2];
-    }
-    reg += item_reg.iter().sum::<f64>();
+    let items = sum_row_losses(
+        (0..data.n_items())
+            .into_par_iter()
+            .map(|i| row_loss(wt, x, data.item_row(i), y.row(i), lambdas.items[i])),
+    );
+    loss_from_items(params, x, h, g, lambdas, items)
+}
+
+/// The loss from the item rows' summed [`RowLoss`] (computed separately or
+/// fused into the item half-sweep) and the user regularization.
+fn loss_from_items(
+    params: &Params,
+    x: &Factors,
+    h: &Gramian,
+    g: &Gramian,
+    lambdas: &Lambdas,
+    items: RowLoss,
+) -> LossParts {
+    let users = sum_row_losses((0..x.rows()).into_par_iter().map(|u| {
+        [
+            0.0,
+            0.0,
+            lambdas.users[u] as f64 * dot(x.row(u), x.row(u)) as f64,
+        ]
+    }));
     let all_pairs = h.frobenius_inner(g);
     LossParts {
-        observed,
-        unobserved: params.unobserved_weight() as f64 * (all_pairs - obs_sq),
-        regularization: reg,
+        observed: items[0],
+        unobserved: params.unobserved_weight() as f64 * (all_pairs - items[1]),
+        regularization: items[2] + users[2],
     }
 }
 
@@ -312,6 +354,8 @@ pub struct Ials<'a> {
     g: Gramian,
     /// `H = XᵀX` of the users after the last user half-sweep.
     h: Option<Gramian>,
+    /// Each item's [`RowLoss`] from the last item half-sweep (fused).
+    item_losses: Option<Vec<RowLoss>>,
 }
 
 impl<'a> Ials<'a> {
@@ -339,6 +383,7 @@ impl<'a> Ials<'a> {
             lambdas: Lambdas::of(params, data),
             g,
             h: None,
+            item_losses: None,
         })
     }
 
@@ -360,6 +405,7 @@ impl<'a> Ials<'a> {
 impl Trainer for Ials<'_> {
     fn sweep(&mut self, iteration: usize) -> Result<()> {
         let (params, data) = (self.params, self.data);
+        self.item_losses = None;
         let pb = self.problem(&self.y, &self.g);
         let users = &self.lambdas.users;
         half_sweep(
@@ -370,10 +416,12 @@ impl Trainer for Ials<'_> {
             &mut self.x,
             "user",
             iteration,
+            None,
         )?;
         let h = Gramian::of(&self.x);
         let pb = self.problem(&self.x, &h);
         let items = &self.lambdas.items;
+        let mut item_losses = vec![[0.0f64; 3]; self.y.rows()];
         half_sweep(
             params,
             &pb,
@@ -382,16 +430,31 @@ impl Trainer for Ials<'_> {
             &mut self.y,
             "item",
             iteration,
+            Some(&mut item_losses),
         )?;
         self.g = Gramian::of(&self.y);
         self.h = Some(h);
+        self.item_losses = Some(item_losses);
         Ok(())
     }
 
     fn loss(&mut self) -> LossParts {
         let h = self.h.get_or_insert_with(|| Gramian::of(&self.x));
         let (x, y) = (&self.x, &self.y);
-        loss_with(self.params, self.data, x, y, h, &self.g, &self.lambdas)
+        match self.item_losses.take() {
+            // The item half-sweep computed each item's share with the final
+            // users and items: sum it in the order `loss_with` would.
+            Some(parts) => {
+                let items = sum_row_losses(parts.into_par_iter());
+                let loss = loss_from_items(self.params, x, h, &self.g, &self.lambdas, items);
+                debug_assert_eq!(
+                    loss,
+                    loss_with(self.params, self.data, x, y, h, &self.g, &self.lambdas)
+                );
+                loss
+            }
+            None => loss_with(self.params, self.data, x, y, h, &self.g, &self.lambdas),
+        }
     }
 
     fn factors(&self) -> (&Factors, &Factors) {
