@@ -161,9 +161,8 @@ pub(crate) fn half_sweep(
     matrix: &SparseMatrix,
     lambdas: &[f32],
     target: &mut Factors,
-    side: &'static str,
-    iteration: usize,
-    mut row_losses: Option<&mut [RowLoss]>,
+    (side, iteration): (&'static str, usize),
+    row_losses: Option<&mut [RowLoss]>,
 ) -> Result<()> {
     let k = target.k();
     let solver = params.solver();
@@ -182,7 +181,7 @@ pub(crate) fn half_sweep(
     let mut start: Vec<usize> = std::iter::once(0).chain(counts.iter().copied()).collect();
     type Slot<'s> = (usize, &'s mut [f32], Option<&'s mut RowLoss>);
     let mut slots: Vec<Option<Slot<'_>>> = (0..target.rows()).map(|_| None).collect();
-    let mut losses = row_losses.as_deref_mut().map(|l| l.iter_mut());
+    let mut losses = row_losses.map(|l| l.iter_mut());
     for (r, x) in target.as_mut_slice().chunks_mut(k.max(1)).enumerate() {
         let b = n_buckets - bucket(r);
         let loss = losses.as_mut().and_then(|l| l.next());
@@ -414,8 +413,7 @@ impl Trainer for Ials<'_> {
             data.by_user(),
             users,
             &mut self.x,
-            "user",
-            iteration,
+            ("user", iteration),
             None,
         )?;
         let h = Gramian::of(&self.x);
@@ -428,8 +426,7 @@ impl Trainer for Ials<'_> {
             data.by_item(),
             items,
             &mut self.y,
-            "item",
-            iteration,
+            ("item", iteration),
             Some(&mut item_losses),
         )?;
         self.g = Gramian::of(&self.y);
