@@ -35,8 +35,14 @@ def topk(
 ) -> tuple[npt.NDArray[np.int32], npt.NDArray[np.floating]]:
     """implicit's top-k selection (same ordering, padding and filtered scores)."""
 
+class FixedSide:
+    """Factors and their Gramian, computed once for repeated re-solves."""
+    def __init__(self, y: npt.NDArray[np.float32], num_threads: int = 0) -> None: ...
+    @property
+    def rows(self) -> int: ...
+
 def solve_rows(
-    y: npt.NDArray[np.float32],
+    fixed: FixedSide,
     indptr: npt.NDArray[np.integer],
     indices: npt.NDArray[np.integer],
     data: npt.NDArray[Any],
@@ -85,6 +91,17 @@ class Interactions:
     def csr(self) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.uint32], npt.NDArray[np.float32]]: ...
     def holdout(self, fraction: float = 0.2, seed: int = 42) -> tuple["Interactions", "Interactions"]: ...
     def leave_k_out(self, k: int = 1, seed: int = 42) -> tuple["Interactions", "Interactions"]: ...
+    def strong_split(
+        self,
+        test_users: int,
+        validation_users: int = 0,
+        test_fraction: float = 0.2,
+        seed: int = 42,
+    ) -> tuple[
+        "Interactions",
+        tuple["Interactions", "Interactions"],
+        Optional[tuple["Interactions", "Interactions"]],
+    ]: ...
     def aligned_to(self, other: "Interactions") -> "Interactions": ...
 
 class Model:
@@ -156,4 +173,5 @@ def evaluate(
     ease_lambda: float = 200.0,
     threads: int = 0,
     missing_items: Optional[list[bool]] = None,
+    fold_in: Optional[Interactions] = None,
 ) -> list[dict[str, Any]]: ...

@@ -319,9 +319,46 @@ class Model:
             vs = [float(r[2]) for r in rows] if rows and len(rows[0]) > 2 else None
         return self._m.partial_fit(us, its, vs, int(rounds), int(sweeps))
 
-    def evaluate(self, train: Interactions, test: Interactions, k=20, auc: bool = True, threads: int = 0):
+    def evaluate(
+        self,
+        train: Interactions,
+        test: Interactions,
+        k=20,
+        auc: bool = True,
+        threads: int = 0,
+        fold_in: Optional[Interactions] = None,
+    ):
         """Metrics of this model on ``test`` (see :func:`evaluate`)."""
-        return evaluate(self, train, test, k=k, auc=auc, threads=threads)
+        return evaluate(self, train, test, k=k, auc=auc, threads=threads, fold_in=fold_in)
+
+    # ----------------------------------------------------------- pickling
+    def __getstate__(self) -> dict:
+        # The model directory's files, as bytes: the same writer and the
+        # same checked loader as save/load (tower files included).
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ials-pickle-") as tmp:
+            root = os.path.join(tmp, "model")
+            self._m.save(root)
+            files = {}
+            for dirpath, _, names in os.walk(root):
+                for name in names:
+                    full = os.path.join(dirpath, name)
+                    with open(full, "rb") as f:
+                        files[os.path.relpath(full, root)] = f.read()
+        return {"ials_model_dir": files}
+
+    def __setstate__(self, state: dict) -> None:
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="ials-pickle-") as tmp:
+            root = os.path.join(tmp, "model")
+            for rel, data in state["ials_model_dir"].items():
+                full = os.path.join(root, rel)
+                os.makedirs(os.path.dirname(full), exist_ok=True)
+                with open(full, "wb") as f:
+                    f.write(data)
+            self._m = _ials.Model.load(root)
 
     def __repr__(self) -> str:
         return repr(self._m)
@@ -336,6 +373,7 @@ def evaluate(
     neighbors: int = 100,
     ease_lambda: float = 200.0,
     threads: int = 0,
+    fold_in: Optional[Interactions] = None,
 ):
     """Ranking metrics on ``test`` with the code of ``ials eval`` (train items
     excluded, Recall@K = hits / min(K, |test|), binary NDCG, precision, MAP,
@@ -347,6 +385,9 @@ def evaluate(
     ``train``'s ids or given as ``((user_ids, U), (item_ids, V))`` to be
     aligned (unknown training users score 0, missing items rank last).
     ``test`` must be indexed like ``train`` (``test.aligned_to(train)``).
+    ``fold_in`` (strong generalization, :meth:`Interactions.strong_split`):
+    the held-out users' given items; a :class:`Model` folds each user in by
+    one exact solve against its item factors, baselines read them as history.
     Returns a list of dicts, one per cut-off, or one dict for a single ``k``.
     """
     ks = [int(k)] if np.isscalar(k) else [int(x) for x in k]
@@ -374,5 +415,5 @@ def evaluate(
         scorer = (Ua, Va)
     elif isinstance(scorer, tuple):
         scorer = tuple(np.ascontiguousarray(a, dtype=np.float32) for a in scorer)
-    out = _ials.evaluate(scorer, train, test, ks, auc, neighbors, ease_lambda, threads, missing)
+    out = _ials.evaluate(scorer, train, test, ks, auc, neighbors, ease_lambda, threads, missing, fold_in)
     return out[0] if np.isscalar(k) else out

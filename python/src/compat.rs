@@ -613,15 +613,43 @@ pub fn topk<'py>(
     ))
 }
 
-/// Exact re-solve of rows against fixed factors `y` with implicit's objective
+/// The fixed side of a re-solve: a copy of the factors and their Gramian,
+/// computed once and reused by every `recalculate_user` / `recalculate_item`
+/// until the factors change (the Python model keeps one per side).
+#[pyclass(module = "ials._ials", name = "FixedSide", frozen)]
+pub struct FixedSide {
+    y: Factors,
+    g: Gramian,
+}
+
+#[pymethods]
+impl FixedSide {
+    /// The factors `y` (rows x k, float32) and their Gramian `YᵀY`.
+    #[new]
+    #[pyo3(signature = (y, num_threads=0))]
+    fn new(py: Python<'_>, y: PyReadonlyArray2<'_, f32>, num_threads: usize) -> PyResult<Self> {
+        let y = factors_from(&y);
+        let pool = pool(num_threads)?;
+        let g = py.detach(|| pool.install(|| Gramian::of(&y)));
+        Ok(FixedSide { y, g })
+    }
+
+    /// Rows of the fixed factors.
+    #[getter]
+    fn rows(&self) -> usize {
+        self.y.rows()
+    }
+}
+
+/// Exact re-solve of rows against the fixed side with implicit's objective
 /// (`c = alpha * value`, negative values observed negatives): the
 /// `recalculate_user` / `recalculate_item` of implicit. An empty row is 0.
 #[pyfunction]
-#[pyo3(signature = (y, indptr, indices, data, shape, regularization, alpha, num_threads=0))]
+#[pyo3(signature = (fixed, indptr, indices, data, shape, regularization, alpha, num_threads=0))]
 #[allow(clippy::too_many_arguments)]
 pub fn solve_rows<'py>(
     py: Python<'py>,
-    y: PyReadonlyArray2<'py, f32>,
+    fixed: &FixedSide,
     indptr: &Bound<'py, PyAny>,
     indices: &Bound<'py, PyAny>,
     data: &Bound<'py, PyAny>,
@@ -630,7 +658,7 @@ pub fn solve_rows<'py>(
     alpha: f32,
     num_threads: usize,
 ) -> PyResult<Bound<'py, PyArray2<f32>>> {
-    let y = factors_from(&y);
+    let (y, g) = (&fixed.y, &fixed.g);
     if shape.1 != y.rows() {
         return Err(PyValueError::new_err(format!(
             "the matrix has {} columns but there are {} factor rows",
@@ -643,10 +671,9 @@ pub fn solve_rows<'py>(
     let pool = pool(num_threads)?;
     let out: Result<Vec<f32>, Error> = py.detach(|| {
         pool.install(|| {
-            let g = Gramian::of(&y);
             let pb = RowProblem {
-                fixed: &y,
-                gram: &g,
+                fixed: y,
+                gram: g,
                 weighting: Weighting {
                     kind: ConfidenceKind::AsGiven,
                     alpha,

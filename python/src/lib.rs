@@ -11,6 +11,7 @@ fn _ials(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compat::fit_csr, m)?)?;
     m.add_function(wrap_pyfunction!(compat::topk, m)?)?;
     m.add_function(wrap_pyfunction!(compat::solve_rows, m)?)?;
+    m.add_class::<compat::FixedSide>()?;
     m.add_function(wrap_pyfunction!(compat::loss_parts, m)?)?;
     native::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

@@ -9,8 +9,8 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList};
 
 use ials::eval::{
-    leave_k_out, random_holdout, Ease, Evaluator, FactorScorer, ItemKnn, Popularity,
-    RankingMetrics, Scorer,
+    leave_k_out, random_holdout, strong_generalization, Ease, Evaluator, FactorScorer,
+    FoldInScorer, ItemKnn, Popularity, RankingMetrics, Scorer, StrongConfig,
 };
 use ials::serve::{Filter, UpdateOptions};
 use ials::{Factors, IdMap, Interactions, InteractionsBuilder, Side};
@@ -145,6 +145,45 @@ impl PyInteractions {
     fn leave_k_out(&self, py: Python<'_>, k: usize, seed: u64) -> PyResult<(Self, Self)> {
         let (a, b) = py.detach(|| leave_k_out(&self.inner, k, None, seed)).py()?;
         Ok((PyInteractions { inner: a }, PyInteractions { inner: b }))
+    }
+
+    /// Strong generalization (as ``ials split --strong``): ``test_users``
+    /// (and ``validation_users``) users with two or more interactions are
+    /// removed from training; each one's items are split into a fold-in part
+    /// and ``test_fraction`` to predict. Returns ``(train, (fold_in, test),
+    /// validation)`` with ``validation`` a ``(fold_in, test)`` pair or
+    /// ``None``; all share this data's id maps. Evaluate with
+    /// ``evaluate(model, train, test, fold_in=fold_in)``.
+    #[pyo3(signature = (test_users, validation_users=0, test_fraction=0.2, seed=42))]
+    #[allow(clippy::type_complexity)]
+    fn strong_split(
+        &self,
+        py: Python<'_>,
+        test_users: usize,
+        validation_users: usize,
+        test_fraction: f64,
+        seed: u64,
+    ) -> PyResult<(Self, (Self, Self), Option<(Self, Self)>)> {
+        let cfg = StrongConfig {
+            test_users,
+            validation_users,
+            test_fraction,
+            seed,
+        };
+        let s = py
+            .detach(|| strong_generalization(&self.inner, &cfg))
+            .py()?;
+        let wrap = |h: ials::eval::HeldOut| {
+            (
+                PyInteractions { inner: h.fold_in },
+                PyInteractions { inner: h.test },
+            )
+        };
+        Ok((
+            PyInteractions { inner: s.train },
+            wrap(s.test),
+            s.validation.map(wrap),
+        ))
     }
 
     /// These interactions restricted to the user and item ids of ``other``
@@ -628,10 +667,12 @@ impl PyModel {
     }
 }
 
+/// Metrics at each cut-off of `ks`: `(train, history, test)` are the training
+/// data (popularity), the rows scored and excluded (train, or the fold-in
+/// part of held-out users) and the items to find.
 fn eval_all(
     py: Python<'_>,
-    train: &Interactions,
-    test: &Interactions,
+    (train, history, test): (&Interactions, &Interactions, &Interactions),
     ks: &[usize],
     auc: bool,
     threads: usize,
@@ -642,9 +683,10 @@ fn eval_all(
         pool.install(|| -> ials::Result<Vec<RankingMetrics>> {
             ks.iter()
                 .map(|&k| {
-                    Ok(Evaluator::new(train, test)?
+                    Ok(Evaluator::new(history, test)?
                         .k(k)
                         .with_auc(auc)
+                        .popularity_from(train)?
                         .evaluate(scorer))
                 })
                 .collect()
@@ -657,9 +699,12 @@ fn eval_all(
 /// each cut-off of ``k``: ``scorer`` is a fitted ``Model`` (its factors),
 /// ``"popularity"``, ``"item-knn"`` or ``"ease"`` (fitted on ``train``), or a
 /// pair ``(user_factors, item_factors)`` aligned with ``train``'s ids.
+/// With ``fold_in`` (strong generalization) the held-out users are scored
+/// from their fold-in items: a ``Model`` folds them in by one exact solve,
+/// the baselines read them as history; factor pairs are refused.
 /// Returns one dict of metrics per cut-off, as ``ials eval --json``.
 #[pyfunction]
-#[pyo3(signature = (scorer, train, test, k=vec![20], auc=true, neighbors=100, ease_lambda=200.0, threads=0, missing_items=None))]
+#[pyo3(signature = (scorer, train, test, k=vec![20], auc=true, neighbors=100, ease_lambda=200.0, threads=0, missing_items=None, fold_in=None))]
 #[allow(clippy::too_many_arguments)]
 pub fn evaluate<'py>(
     py: Python<'py>,
@@ -672,8 +717,21 @@ pub fn evaluate<'py>(
     ease_lambda: f64,
     threads: usize,
     missing_items: Option<Vec<bool>>,
+    fold_in: Option<&PyInteractions>,
 ) -> PyResult<Bound<'py, PyList>> {
     let (tr, te) = (&train.inner, &test.inner);
+    let hi = fold_in.map_or(tr, |f| &f.inner);
+    for (what, d) in [("test", te), ("fold_in", hi)] {
+        if d.n_users() != tr.n_users() || d.n_items() != tr.n_items() {
+            return Err(PyValueError::new_err(format!(
+                "{what} is {}x{} but train is {}x{}: index it like train ({what}.aligned_to(train))",
+                d.n_users(),
+                d.n_items(),
+                tr.n_users(),
+                tr.n_items()
+            )));
+        }
+    }
     let res = if let Ok(m) = scorer.cast::<PyModel>() {
         let m = m.borrow();
         if m.inner.n_users() != tr.n_users() || m.inner.n_items() != tr.n_items() {
@@ -685,20 +743,26 @@ pub fn evaluate<'py>(
                 tr.n_items()
             )));
         }
-        let s = FactorScorer::new(m.inner.user_factors(), m.inner.item_factors());
-        eval_all(py, tr, te, &k, auc, threads, &s)?
+        if fold_in.is_some() {
+            let inner = &m.inner;
+            let s = py.detach(|| FoldInScorer::new(inner.params(), inner.item_factors()));
+            eval_all(py, (tr, hi, te), &k, auc, threads, &s)?
+        } else {
+            let s = FactorScorer::new(m.inner.user_factors(), m.inner.item_factors());
+            eval_all(py, (tr, hi, te), &k, auc, threads, &s)?
+        }
     } else if let Ok(name) = scorer.extract::<String>() {
         match name.as_str() {
-            "popularity" => eval_all(py, tr, te, &k, auc, threads, &Popularity::fit(tr))?,
+            "popularity" => eval_all(py, (tr, hi, te), &k, auc, threads, &Popularity::fit(tr))?,
             "item-knn" => {
                 let s = py.detach(|| ItemKnn::fit(tr, neighbors));
-                eval_all(py, tr, te, &k, auc, threads, &s)?
+                eval_all(py, (tr, hi, te), &k, auc, threads, &s)?
             }
             "ease" => {
                 let s = py
                     .detach(|| Ease::fit(tr, ease_lambda, ials::eval::EASE_MAX_ITEMS))
                     .py()?;
-                eval_all(py, tr, te, &k, auc, threads, &s)?
+                eval_all(py, (tr, hi, te), &k, auc, threads, &s)?
             }
             other => {
                 return Err(PyValueError::new_err(format!(
@@ -707,6 +771,11 @@ pub fn evaluate<'py>(
             }
         }
     } else {
+        if fold_in.is_some() {
+            return Err(PyValueError::new_err(
+                "fold_in needs a Model or a baseline: fixed embeddings cannot fold users in",
+            ));
+        }
         let (u, i): (PyReadonlyArray2<'py, f32>, PyReadonlyArray2<'py, f32>) = scorer.extract()?;
         let (x, y) = (factors_from(&u), factors_from(&i));
         if x.rows() != tr.n_users() || y.rows() != tr.n_items() || x.k() != y.k() {
@@ -724,9 +793,9 @@ pub fn evaluate<'py>(
         match &missing_items {
             Some(mi) => {
                 let s = s.with_missing_items(mi);
-                eval_all(py, tr, te, &k, auc, threads, &s)?
+                eval_all(py, (tr, hi, te), &k, auc, threads, &s)?
             }
-            None => eval_all(py, tr, te, &k, auc, threads, &s)?,
+            None => eval_all(py, (tr, hi, te), &k, auc, threads, &s)?,
         }
     };
     let l = PyList::empty(py);

@@ -171,6 +171,38 @@ def test_partial_fit_grows_the_model():
     assert m.item_factors.shape[0] == 22
 
 
+def _fresh(m):
+    """A model with m's settings and a copy of its factors (no cached state)."""
+    f = AlternatingLeastSquares(factors=m.factors, regularization=m.regularization, alpha=m.alpha)
+    f.user_factors, f.item_factors = m.user_factors.copy(), m.item_factors.copy()
+    return f
+
+
+def test_recalculate_reuses_the_fixed_side_until_the_factors_change():
+    m, ui = fitted(seed=5, regularization=0.5)
+    rows = np.arange(6)
+    a = m.recalculate_user(rows, ui[rows])
+    cached = m._fixed["items"][1]
+    assert np.array_equal(m.recalculate_user(rows, ui[rows]), a) and m._fixed["items"][1] is cached
+    assert np.array_equal(a, _fresh(m).recalculate_user(rows, ui[rows]))
+    # partial_fit_items writes rows in place: the Gramian must follow.
+    m.partial_fit_items([2, 7], ui.T.tocsr()[[5, 9]])
+    b = m.recalculate_user(rows, ui[rows])
+    assert not np.array_equal(a, b)
+    assert np.array_equal(b, _fresh(m).recalculate_user(rows, ui[rows]))
+    # A new array assigned by the user is noticed too; users likewise.
+    m.item_factors = m.item_factors * 1.5
+    assert np.array_equal(m.recalculate_user(rows, ui[rows]), _fresh(m).recalculate_user(rows, ui[rows]))
+    items_users = ui.T.tocsr()
+    m.recalculate_item(3, items_users[3])
+    m.partial_fit_users([1], ui[[4]])
+    assert np.array_equal(m.recalculate_item(3, items_users[3]), _fresh(m).recalculate_item(3, items_users[3]))
+    # Pickling leaves the cache behind and the copy recomputes it.
+    back = pickle.loads(pickle.dumps(m))
+    assert back._fixed == {}
+    assert np.array_equal(back.recalculate_user(rows, ui[rows]), m.recalculate_user(rows, ui[rows]))
+
+
 def test_explain_sums_to_the_recalculated_score():
     ui = random_csr(30, 15, 0.3, 9)
     m = AlternatingLeastSquares(factors=4, regularization=1.0, use_cg=False, iterations=10, random_state=9)

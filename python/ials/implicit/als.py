@@ -161,6 +161,18 @@ class AlternatingLeastSquares:
 
         self._YtY = None
         self._XtX = None
+        # side -> (factors array, _ials.FixedSide): the Gramian and the copy
+        # a re-solve needs, reused while the factors are the same array.
+        self._fixed = {}
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_fixed"] = {}
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.__dict__.setdefault("_fixed", {})
 
     # ------------------------------------------------------------------ fit
     def fit(self, user_items, show_progress=True, callback=None):
@@ -194,6 +206,7 @@ class AlternatingLeastSquares:
         self._item_norms = self._user_norms = None
         self._YtY = None
         self._XtX = None
+        self._fixed = {}
 
         if not callback:
             callback = self.fit_callback
@@ -509,16 +522,25 @@ class AlternatingLeastSquares:
         return self._item_norms
 
     # ------------------------------------------------------ fold-in, updates
-    def _solve(self, fixed, rows, count):
+    def _fixed_side(self, side):
+        factors = self.item_factors if side == "items" else self.user_factors
+        cached = self.__dict__.setdefault("_fixed", {}).get(side)
+        if cached is None or cached[0] is not factors:
+            cached = (factors, _ials.FixedSide(_f32(factors), int(self.num_threads or 0)))
+            self._fixed[side] = cached
+        return cached[1]
+
+    def _solve(self, side, rows, count):
         rows = check_csr(rows)
+        fixed = self._fixed_side(side)
         # implicit reads the column indices directly: a matrix narrower than
         # the model is fine, an index beyond it is an error.
         out = _ials.solve_rows(
-            _f32(fixed),
+            fixed,
             rows.indptr,
             rows.indices,
             rows.data,
-            (rows.shape[0], fixed.shape[0]),
+            (rows.shape[0], fixed.rows),
             float(self.regularization),
             float(self.alpha),
             int(self.num_threads or 0),
@@ -532,7 +554,7 @@ class AlternatingLeastSquares:
         users = 1 if np.isscalar(userid) else len(userid)
         if user_items.shape[0] != users:
             raise ValueError("user_items should have one row for every item in user")
-        x = self._solve(self.item_factors, user_items, users)
+        x = self._solve("items", user_items, users)
         return x[0] if np.isscalar(userid) else x
 
     def recalculate_item(self, itemid, item_users):
@@ -542,7 +564,7 @@ class AlternatingLeastSquares:
         items = 1 if np.isscalar(itemid) else len(itemid)
         if item_users.shape[0] != items:
             raise ValueError("item_users should have one row for every item in itemid")
-        y = self._solve(self.user_factors, item_users, items)
+        y = self._solve("users", item_users, items)
         return y[0] if np.isscalar(itemid) else y
 
     def partial_fit_users(self, userids, user_items):
@@ -560,6 +582,7 @@ class AlternatingLeastSquares:
         self.user_factors[userids] = user_factors
         self._user_norms = None
         self._XtX = None
+        self.__dict__.setdefault("_fixed", {}).pop("users", None)
 
     def partial_fit_items(self, itemids, item_users):
         """Re-solve (or add) the items ``itemids`` from ``item_users`` and
@@ -576,6 +599,7 @@ class AlternatingLeastSquares:
         self.item_factors[itemids] = item_factors
         self._item_norms = None
         self._YtY = None
+        self.__dict__.setdefault("_fixed", {}).pop("items", None)
 
     def explain(self, userid, user_items, itemid, user_weights=None, N=10):
         """Why ``itemid`` scores what it does for ``userid`` (Hu et al. 2008
