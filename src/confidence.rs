@@ -1,83 +1,33 @@
 //! Raw values `r_ui` to pair weights: the confidence `c_ui` and the target `p_ui`.
 
-use serde::{Deserialize, Serialize};
+use crate::names::named_enum;
 
-use crate::error::Error;
-
-/// How a raw value `r >= 0` becomes the confidence `c` of an observed pair
-/// (an observed negative `r < 0` gets the confidence of `|r|` and target 0).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum ConfidenceKind {
-    /// `c = 1 + alpha * r` (Hu et al. 2008; Spark with `|r|`).
-    #[default]
-    Linear,
-    /// `c = 1 + alpha * ln(1 + r / epsilon)` (Hu et al. 2008).
-    Log,
-    /// `c = alpha * r`: the matrix *is* the confidence (benfred/implicit).
-    AsGiven,
-}
-
-impl std::str::FromStr for ConfidenceKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "linear" => Ok(Self::Linear),
-            "log" => Ok(Self::Log),
-            "as-given" | "as_given" => Ok(Self::AsGiven),
-            _ => Err(Error::UnknownName {
-                what: "confidence",
-                got: s.to_owned(),
-                expected: "linear, log, as-given",
-            }),
-        }
+named_enum! {
+    /// How a raw value `r >= 0` becomes the confidence `c` of an observed pair
+    /// (an observed negative `r < 0` gets the confidence of `|r|` and target 0).
+    #[derive(Default)]
+    pub enum ConfidenceKind, "confidence" {
+        /// `c = 1 + alpha * r` (Hu et al. 2008; Spark with `|r|`).
+        #[default]
+        Linear = "linear",
+        /// `c = 1 + alpha * ln(1 + r / epsilon)` (Hu et al. 2008).
+        Log = "log",
+        /// `c = alpha * r`: the matrix *is* the confidence (benfred/implicit).
+        AsGiven = "as-given" | "as_given",
     }
 }
 
-impl std::fmt::Display for ConfidenceKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Linear => "linear",
-            Self::Log => "log",
-            Self::AsGiven => "as-given",
-        })
-    }
-}
-
-/// The target `p_ui` of an observed pair.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Target {
-    /// `p = 1` (Hu et al. 2008, implicit, Spark).
-    #[default]
-    One,
-    /// `p = 1 / c`, so that `c p = 1`. With `c = 1 + α0` this is the binary
-    /// objective of Rendle et al. 2022, `Σ_S (ŷ − 1)² + α0 Σ_all ŷ²`, up to a
-    /// constant.
-    Reciprocal,
-}
-
-impl std::str::FromStr for Target {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self, Error> {
-        match s {
-            "one" => Ok(Self::One),
-            "reciprocal" => Ok(Self::Reciprocal),
-            _ => Err(Error::UnknownName {
-                what: "target",
-                got: s.to_owned(),
-                expected: "one, reciprocal",
-            }),
-        }
-    }
-}
-
-impl std::fmt::Display for Target {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::One => "one",
-            Self::Reciprocal => "reciprocal",
-        })
+named_enum! {
+    /// The target `p_ui` of an observed pair.
+    #[derive(Default)]
+    pub enum Target, "target" {
+        /// `p = 1` (Hu et al. 2008, implicit, Spark).
+        #[default]
+        One = "one",
+        /// `p = 1 / c`, so that `c p = 1`. With `c = 1 + α0` this is the binary
+        /// objective of Rendle et al. 2022, `Σ_S (ŷ − 1)² + α0 Σ_all ŷ²`, up to a
+        /// constant.
+        Reciprocal = "reciprocal",
     }
 }
 

@@ -3,47 +3,23 @@
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
-use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, Result};
+use crate::names::named_enum;
 
-/// How the factors of a fit start (both sides, i.i.d. entries).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum Init {
-    /// `N(0, s²)`, `s` = `init_std` (default `0.1/√k`; Rendle et al. 2022).
-    Normal,
-    /// Uniform on `[0, s)`, `s` = `init_std` (default 0.01): benfred/implicit
-    /// 0.7's start (`random((rows, k), float32) * 0.01`), equal in
-    /// distribution (24-bit `f32` draws in `[0, 1)`, then scaled). The
-    /// default: at implicit's settings on Last.fm play counts it gives
-    /// implicit's quality where the normal start loses 8 to 18% of
-    /// Recall@20 (docs/results.md); elsewhere the two tie.
-    #[default]
-    Uniform,
-}
-
-impl std::str::FromStr for Init {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "normal" => Ok(Self::Normal),
-            "uniform" => Ok(Self::Uniform),
-            _ => Err(Error::UnknownName {
-                what: "init",
-                got: s.to_owned(),
-                expected: "normal, uniform",
-            }),
-        }
-    }
-}
-
-impl std::fmt::Display for Init {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Normal => "normal",
-            Self::Uniform => "uniform",
-        })
+named_enum! {
+    /// How the factors of a fit start (both sides, i.i.d. entries).
+    #[derive(Default)]
+    pub enum Init, "init" {
+        /// `N(0, s²)`, `s` = `init_std` (default `0.1/√k`; Rendle et al. 2022).
+        Normal = "normal",
+        /// Uniform on `[0, s)`, `s` = `init_std` (default 0.01): benfred/implicit
+        /// 0.7's start (`random((rows, k), float32) * 0.01`), equal in
+        /// distribution (24-bit `f32` draws in `[0, 1)`, then scaled). The
+        /// default: at implicit's settings on Last.fm play counts it gives
+        /// implicit's quality where the normal start loses 8 to 18% of
+        /// Recall@20 (docs/results.md); elsewhere the two tie.
+        #[default]
+        Uniform = "uniform",
     }
 }
 

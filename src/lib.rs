@@ -64,6 +64,7 @@ pub mod io;
 #[doc(hidden)] // public as `internals::linalg`
 pub mod linalg;
 pub mod model;
+mod names;
 pub mod neural;
 pub mod params;
 pub mod report;

@@ -5,46 +5,22 @@ use serde::{Deserialize, Serialize};
 use crate::confidence::{ConfidenceKind, Target, Weighting};
 use crate::error::{Error, Result};
 use crate::factors::Init;
+use crate::names::named_enum;
 use crate::solver::Solver;
 
-/// Which row solver each half-sweep uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
-pub enum SolverKind {
-    /// Exact: form `A_u`, Cholesky-factor it, solve. `O(|S_u| k² + k³)` a row.
-    Cholesky,
-    /// Warm-started conjugate gradient with `cg_steps` steps, never forming
-    /// `A_u` (Takács et al. 2011; implicit's default). `O(steps (k² + |S_u| k))`.
-    #[default]
-    Cg,
-    /// iALS++ subspace blocks of `block_size` coordinates (Rendle et al. 2021).
-    /// `O(|S_u| k b + k² + k b²)` a row.
-    Block,
-}
-
-impl std::str::FromStr for SolverKind {
-    type Err = Error;
-    fn from_str(s: &str) -> Result<Self> {
-        match s {
-            "cholesky" => Ok(Self::Cholesky),
-            "cg" => Ok(Self::Cg),
-            "block" => Ok(Self::Block),
-            _ => Err(Error::UnknownName {
-                what: "solver",
-                got: s.to_owned(),
-                expected: "cholesky, cg, block",
-            }),
-        }
-    }
-}
-
-impl std::fmt::Display for SolverKind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::Cholesky => "cholesky",
-            Self::Cg => "cg",
-            Self::Block => "block",
-        })
+named_enum! {
+    /// Which row solver each half-sweep uses.
+    #[derive(Default)]
+    pub enum SolverKind, "solver" {
+        /// Exact: form `A_u`, Cholesky-factor it, solve. `O(|S_u| k² + k³)` a row.
+        Cholesky = "cholesky",
+        /// Warm-started conjugate gradient with `cg_steps` steps, never forming
+        /// `A_u` (Takács et al. 2011; implicit's default). `O(steps (k² + |S_u| k))`.
+        #[default]
+        Cg = "cg",
+        /// iALS++ subspace blocks of `block_size` coordinates (Rendle et al. 2021).
+        /// `O(|S_u| k b + k² + k b²)` a row.
+        Block = "block",
     }
 }
 

@@ -67,11 +67,12 @@ pub struct Args {
     /// Weight α0 of the unobserved pairs.
     #[arg(long, default_value_t = 1.0)]
     unobserved_weight: f32,
-    /// Standard deviation of the initialization (default 0.1/√k).
+    /// Scale of the initialization (the library's default start and scale:
+    /// uniform on `[0, 0.01)`).
     #[arg(long)]
     init_std: Option<f32>,
     /// Initialize both sides uniformly in `[0, s)` (implicit initializes with
-    /// s = 0.01) instead of the normal initialization.
+    /// s = 0.01): `--init uniform --init-std s` of `ials fit`.
     #[arg(long)]
     init_uniform: Option<f32>,
     /// Also report our loss of factors saved by `implicit_run.py` (a
@@ -191,14 +192,6 @@ fn read_npy(path: &Path) -> Result<Factors> {
     Factors::from_vec(rows, k, data).context("invariant: length checked")
 }
 
-/// `rows x k` entries uniform in `[0, s)`, seeded, row after row.
-fn uniform_factors(rows: usize, k: usize, s: f32, seed: u64) -> Factors {
-    use rand::{Rng, SeedableRng};
-    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-    let data = (0..rows * k).map(|_| rng.random::<f32>() * s).collect();
-    Factors::from_vec(rows, k, data).expect("invariant: rows * k entries")
-}
-
 /// Peak resident set size of this process in MiB (Linux), if known.
 fn peak_rss_mib() -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
@@ -272,15 +265,12 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(s) = a.init_std {
         builder = builder.init_std(s);
     }
+    if let Some(s) = a.init_uniform {
+        builder = builder.init(ials::Init::Uniform).init_std(s);
+    }
     let params = builder.check()?;
     let cpu0 = cpu_seconds();
-    let (x0, y0) = match a.init_uniform {
-        Some(s) => (
-            uniform_factors(data.n_users(), a.factors, s, a.seed),
-            uniform_factors(data.n_items(), a.factors, s, a.seed ^ 0x9E37_79B9_7F4A_7C15),
-        ),
-        None => ials::train::initial_factors(&params, data.n_users(), data.n_items()),
-    };
+    let (x0, y0) = ials::train::initial_factors(&params, data.n_users(), data.n_items());
     let model = params.fit_from(&data, x0, y0, |p| {
         let r = p.report;
         eprintln!(
@@ -316,7 +306,10 @@ pub fn run(a: Args) -> Result<()> {
         "block_size": block,
         "confidence": a.confidence.to_string(),
         "alpha": a.alpha,
-        "init": match a.init_uniform { Some(s) => format!("uniform[0,{s})"), None => format!("normal(0,{})", params.init_std()) },
+        "init": match params.init() {
+            ials::Init::Uniform => format!("uniform[0,{})", params.init_std()),
+            ials::Init::Normal => format!("normal(0,{})", params.init_std()),
+        },
         "regularization": a.regularization,
         "unobserved_weight": a.unobserved_weight,
         "load_s": load_s,
