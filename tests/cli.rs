@@ -1252,3 +1252,67 @@ fn twotower_saves_a_model_that_recommend_and_export_serve() {
     fails_with(&o, "softmaxx");
     assert!(!bad.exists());
 }
+
+#[test]
+fn bench_reports_its_run_and_scores_saved_factors_with_the_checked_reader() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = dir.path().join("ints.csv");
+    let mut text = String::new();
+    for u in 0..30u32 {
+        for j in 0..5u32 {
+            text.push_str(&format!(
+                "{u},{},{}\n",
+                (u * 7 + j * 3) % 20,
+                1 + (u + j) % 4
+            ));
+        }
+    }
+    fs::write(&csv, text).unwrap();
+    let base = [
+        "bench",
+        "--csv",
+        s(&csv),
+        "--factors",
+        "3",
+        "--iterations",
+        "3",
+        "--threads",
+        "1",
+    ];
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let mut a = base.to_vec();
+        a.extend_from_slice(extra);
+        let o = ials(&a);
+        ok(&o);
+        let out = String::from_utf8(o.stdout).unwrap();
+        serde_json::from_str(out.lines().last().unwrap()).unwrap()
+    };
+    let r = run(&[]);
+    assert_eq!(
+        (r["users"].as_u64(), r["items"].as_u64()),
+        (Some(30), Some(20))
+    );
+    assert_eq!(r["init"], "uniform[0,0.01)");
+    let loss: Vec<f64> = serde_json::from_value(r["loss"].clone()).unwrap();
+    assert_eq!(loss.len(), 3);
+    assert!(loss[2] <= loss[0], "{loss:?}");
+    assert_eq!(run(&["--init-uniform", "0.5"])["init"], "uniform[0,0.5)");
+    // Factors saved by another system: its loss on our objective.
+    let theirs = dir.path().join("theirs");
+    fs::create_dir(&theirs).unwrap();
+    let u: Vec<f32> = (0..30 * 3).map(|v| (v % 7) as f32 * 0.05).collect();
+    let v: Vec<f32> = (0..20 * 3).map(|v| (v % 5) as f32 * 0.05).collect();
+    ials::io::npy::save_f32(&theirs.join("U.npy"), 30, 3, &u).unwrap();
+    ials::io::npy::save_f32(&theirs.join("V.npy"), 20, 3, &v).unwrap();
+    let r = run(&["--eval-factors", s(&theirs)]);
+    let their_loss = r["their_loss"].as_f64().unwrap();
+    assert!(their_loss.is_finite() && their_loss > 0.0);
+    // The wrong shape, and a truncated file, are typed errors naming the file.
+    ials::io::npy::save_f32(&theirs.join("V.npy"), 19, 3, &v[..57]).unwrap();
+    let mut a = base.to_vec();
+    a.extend_from_slice(&["--eval-factors", s(&theirs)]);
+    fails_with(&ials(&a), "factors are 30x3 and 19x3");
+    let bytes = fs::read(theirs.join("U.npy")).unwrap();
+    fs::write(theirs.join("U.npy"), &bytes[..bytes.len() - 8]).unwrap();
+    fails_with(&ials(&a), "U.npy");
+}

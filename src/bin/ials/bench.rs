@@ -10,7 +10,7 @@
 //! - block of size `b`: `|S| (k (b + 1) + 8k) + (m + n)(k b²/3 + 2kb + 4k²)`.
 
 use std::fs::File;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::ops::ControlFlow;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -134,62 +134,11 @@ fn read_csv(path: &Path) -> Result<Interactions> {
         .with_context(|| format!("{}: building the matrix", path.display()))
 }
 
-/// A 2-d little-endian float32 C-order `.npy` file as factors.
+/// A float32 `.npy` matrix as factors (the checked reader of model files).
 fn read_npy(path: &Path) -> Result<Factors> {
-    let mut bytes = Vec::new();
-    File::open(path)
-        .and_then(|mut f| f.read_to_end(&mut bytes))
-        .with_context(|| format!("{}: cannot read", path.display()))?;
-    if bytes.len() < 10 || &bytes[..6] != b"\x93NUMPY" {
-        bail!("{}: not a .npy file", path.display());
-    }
-    let (hlen, start) = match bytes[6] {
-        1 => (u16::from_le_bytes([bytes[8], bytes[9]]) as usize, 10),
-        _ if bytes.len() >= 12 => (
-            u32::from_le_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]) as usize,
-            12,
-        ),
-        _ => bail!("{}: truncated header", path.display()),
-    };
-    let header = std::str::from_utf8(bytes.get(start..start + hlen).unwrap_or_default())
-        .with_context(|| format!("{}: bad header", path.display()))?;
-    if !header.contains("'<f4'") || header.contains("'fortran_order': True") {
-        bail!(
-            "{}: expected little-endian float32 in C order: {header}",
-            path.display()
-        );
-    }
-    let shape = header
-        .split("'shape': (")
-        .nth(1)
-        .and_then(|s| s.split(')').next())
-        .with_context(|| format!("{}: no shape in header", path.display()))?;
-    let dims: Vec<usize> = shape
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| s.parse())
-        .collect::<std::result::Result<_, _>>()
-        .with_context(|| format!("{}: bad shape {shape:?}", path.display()))?;
-    let [rows, k] = dims[..] else {
-        bail!(
-            "{}: expected a 2-d array, got shape {shape:?}",
-            path.display()
-        );
-    };
-    let body = &bytes[start + hlen..];
-    if body.len() != rows * k * 4 {
-        bail!(
-            "{}: {} data bytes for shape {rows}x{k}",
-            path.display(),
-            body.len()
-        );
-    }
-    let data = body
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect();
-    Factors::from_vec(rows, k, data).context("invariant: length checked")
+    let file = File::open(path).with_context(|| format!("{}: cannot open", path.display()))?;
+    let (rows, k, data) = ials::io::npy::read_f32(BufReader::new(file), path)?;
+    Factors::from_vec(rows, k, data).context("invariant: rows x k values")
 }
 
 /// Peak resident set size of this process in MiB (Linux), if known.
@@ -235,19 +184,9 @@ pub fn flops_per_iteration(solver: Solver, nnz: usize, rows: usize, k: usize) ->
     }
 }
 
-pub fn run(a: Args) -> Result<()> {
-    let t = Instant::now();
-    let (data, source) = match &a.csv {
-        Some(path) => (read_csv(path)?, path.display().to_string()),
-        None => (
-            SynthConfig::new(a.users, a.items, a.draws, a.seed).interactions()?,
-            format!(
-                "synth users={} items={} draws={} seed={}",
-                a.users, a.items, a.draws, a.seed
-            ),
-        ),
-    };
-    let load_s = t.elapsed().as_secs_f64();
+/// The checked params of a bench run (its own defaults: implicit's
+/// objective, 2 threads, seed 11).
+fn bench_params(a: &Args) -> Result<Params> {
     let mut builder = Params::builder()
         .factors(a.factors)
         .iterations(a.iterations)
@@ -268,7 +207,44 @@ pub fn run(a: Args) -> Result<()> {
     if let Some(s) = a.init_uniform {
         builder = builder.init(ials::Init::Uniform).init_std(s);
     }
-    let params = builder.check()?;
+    Ok(builder.check()?)
+}
+
+/// Our loss of the factors another system saved in `dir` (U.npy, V.npy),
+/// on the same data and objective.
+fn their_loss(dir: &Path, params: &Params, data: &Interactions) -> Result<f64> {
+    let x = read_npy(&dir.join("U.npy"))?;
+    let y = read_npy(&dir.join("V.npy"))?;
+    if x.rows() != data.n_users() || y.rows() != data.n_items() || x.k() != y.k() {
+        bail!(
+            "{}: factors are {}x{} and {}x{}, data is {}x{}",
+            dir.display(),
+            x.rows(),
+            x.k(),
+            y.rows(),
+            y.k(),
+            data.n_users(),
+            data.n_items()
+        );
+    }
+    let eval_params = params.to_builder().factors(x.k()).check()?;
+    Ok(ials::train::loss(&eval_params, data, &x, &y).total())
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let t = Instant::now();
+    let (data, source) = match &a.csv {
+        Some(path) => (read_csv(path)?, path.display().to_string()),
+        None => (
+            SynthConfig::new(a.users, a.items, a.draws, a.seed).interactions()?,
+            format!(
+                "synth users={} items={} draws={} seed={}",
+                a.users, a.items, a.draws, a.seed
+            ),
+        ),
+    };
+    let load_s = t.elapsed().as_secs_f64();
+    let params = bench_params(&a)?;
     let cpu0 = cpu_seconds();
     let (x0, y0) = ials::train::initial_factors(&params, data.n_users(), data.n_items());
     let model = params.fit_from(&data, x0, y0, |p| {
@@ -324,25 +300,10 @@ pub fn run(a: Args) -> Result<()> {
         "cpu_s_per_iter_incl_loss": cpu_fit.map(|c| c / hist.len().max(1) as f64),
     });
     if let Some(dir) = &a.eval_factors {
-        let x = read_npy(&dir.join("U.npy"))?;
-        let y = read_npy(&dir.join("V.npy"))?;
-        if x.rows() != data.n_users() || y.rows() != data.n_items() || x.k() != y.k() {
-            bail!(
-                "{}: factors are {}x{} and {}x{}, data is {}x{}",
-                dir.display(),
-                x.rows(),
-                x.k(),
-                y.rows(),
-                y.k(),
-                data.n_users(),
-                data.n_items()
-            );
-        }
-        let eval_params = params.to_builder().factors(x.k()).check()?;
-        let theirs = ials::train::loss(&eval_params, &data, &x, &y);
+        let theirs = their_loss(dir, &params, &data)?;
         let ours = hist.last().map(|r| r.loss.total()).unwrap_or(f64::NAN);
-        out["their_loss"] = json!(theirs.total());
-        out["loss_ratio_ours_over_theirs"] = json!(ours / theirs.total());
+        out["their_loss"] = json!(theirs);
+        out["loss_ratio_ours_over_theirs"] = json!(ours / theirs);
     }
     println!("{}", serde_json::to_string(&out)?);
     Ok(())
