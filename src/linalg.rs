@@ -280,6 +280,25 @@ fn rows_axpy_body<const F: bool, const R: usize>(
         }
         return;
     }
+    #[cfg(target_arch = "x86_64")]
+    if F && R == 4 && k.is_multiple_of(AVX2_LANES) && out.len() >= k {
+        let n = idx.len().min(coef.len());
+        let rows = y_all.len() / k;
+        assert!(
+            idx[..n].iter().all(|&i| (i as usize) < rows),
+            "rows_axpy: index out of range"
+        );
+        let mut c0 = 0;
+        while c0 < k {
+            let width = (k - c0).min(8 * AVX2_LANES);
+            // SAFETY: only the avx2 wrapper instantiates F with R = 4 (the
+            // avx512 one uses R = 8 and returns above); every row index was
+            // checked above and c0 + width <= k.
+            unsafe { rows_axpy_avx2(y_all, k, c0, width, &idx[..n], &coef[..n], out) };
+            c0 += width;
+        }
+        return;
+    }
     let out = &mut out[..k];
     for (t, (&i, &c)) in idx.iter().zip(coef).enumerate() {
         if let Some(&ip) = idx.get(t + PREFETCH_AHEAD) {
@@ -325,6 +344,52 @@ unsafe fn rows_axpy_avx512(
     }
 }
 
+/// Lanes of an AVX2 register.
+#[cfg(target_arch = "x86_64")]
+const AVX2_LANES: usize = 8;
+
+/// [`rows_axpy`] on columns `c0..c0 + width` (`width <= 64`, a multiple of
+/// 8) with AVX2: `out` stays in up to eight registers; the same fused
+/// multiply-adds, in the same order, as the generic loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn rows_axpy_avx2(
+    y_all: &[f32],
+    k: usize,
+    c0: usize,
+    width: usize,
+    idx: &[u32],
+    coef: &[f32],
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let groups = width / AVX2_LANES;
+    let mut acc = [_mm256_setzero_ps(); 8];
+    for (g, a) in acc.iter_mut().enumerate().take(groups) {
+        *a = _mm256_loadu_ps(out.as_ptr().add(c0 + g * AVX2_LANES));
+    }
+    let base = y_all.as_ptr().add(c0);
+    for (t, (&i, &c)) in idx.iter().zip(coef).enumerate() {
+        if let Some(&ip) = idx.get(t + PREFETCH_AHEAD) {
+            prefetch(y_all, ip as usize * k + c0, width);
+        }
+        let row = base.add(i as usize * k);
+        let cv = _mm256_set1_ps(c);
+        if groups == 8 {
+            for (g, a) in acc.iter_mut().enumerate() {
+                *a = _mm256_fmadd_ps(cv, _mm256_loadu_ps(row.add(g * AVX2_LANES)), *a);
+            }
+        } else {
+            for (g, a) in acc.iter_mut().enumerate().take(groups) {
+                *a = _mm256_fmadd_ps(cv, _mm256_loadu_ps(row.add(g * AVX2_LANES)), *a);
+            }
+        }
+    }
+    for (g, a) in acc.iter().enumerate().take(groups) {
+        _mm256_storeu_ps(out.as_mut_ptr().add(c0 + g * AVX2_LANES), *a);
+    }
+}
+
 dispatch! {
     /// `out += Σ_t coef_t Y[idx_t]` where `Y` is row-major with `k` columns
     /// (`y_all`), in order of `t`, prefetching rows ahead: `b_u = Σ c p y`.
@@ -339,6 +404,18 @@ fn symv_body<const F: bool, const R: usize>(a: &[f32], k: usize, v: &[f32], out:
         // SAFETY: only the avx512 wrapper instantiates F with R = 8; the
         // lengths are checked above.
         unsafe { symv_avx512(a, k, v, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if F && R == 4
+        && k.is_multiple_of(AVX2_LANES)
+        && a.len() >= k * k
+        && v.len() >= k
+        && out.len() >= k
+    {
+        // SAFETY: only the avx2 wrapper instantiates F with R = 4; the
+        // lengths are checked above.
+        unsafe { symv_avx2(a, k, v, out) };
         return;
     }
     let out = &mut out[..k];
@@ -370,6 +447,31 @@ unsafe fn symv_avx512(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) {
             _mm512_storeu_ps(out.as_mut_ptr().add(c0 + g * LANES), *accg);
         }
         c0 += groups * LANES;
+    }
+}
+
+/// [`symv`] with up to eight AVX2 accumulators held in registers across the
+/// rows of `A`: the same fused sums, in the same order, as the generic loop.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn symv_avx2(a: &[f32], k: usize, v: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let ap = a.as_ptr();
+    let mut c0 = 0;
+    while c0 < k {
+        let groups = ((k - c0) / AVX2_LANES).min(8);
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for j in 0..k {
+            let vj = _mm256_set1_ps(*v.get_unchecked(j));
+            let row = ap.add(j * k + c0);
+            for (g, accg) in acc.iter_mut().enumerate().take(groups) {
+                *accg = _mm256_fmadd_ps(vj, _mm256_loadu_ps(row.add(g * AVX2_LANES)), *accg);
+            }
+        }
+        for (g, accg) in acc.iter().enumerate().take(groups) {
+            _mm256_storeu_ps(out.as_mut_ptr().add(c0 + g * AVX2_LANES), *accg);
+        }
+        c0 += groups * AVX2_LANES;
     }
 }
 
@@ -1265,6 +1367,15 @@ mod tests {
                 for level in levels() {
                     let mut out = vec![9.0; k];
                     symv_at(level, &g, k, &v, &mut out);
+                    if level >= Simd::Avx2 {
+                        let mut seq = vec![0.0f32; k];
+                        for j in 0..k {
+                            for i in 0..k {
+                                seq[i] = v[j].mul_add(g[j * k + i], seq[i]);
+                            }
+                        }
+                        assert_eq!(out, seq, "{level} k={k}");
+                    }
                     let mut out2 = vec![0.0; k];
                     gemv(&g, k, &v, &mut out2);
                     for i in 0..k {
@@ -1384,6 +1495,17 @@ mod tests {
                             .map(|t| coef[t] * y[idx[t] as usize * k + j])
                             .sum::<f32>();
                     assert!(close(out[j], want, n as f32), "{level} k={k}");
+                }
+                if level >= Simd::Avx2 {
+                    // The register-held kernels do the generic loop's fused
+                    // multiply-adds in its order: the same bits.
+                    let mut seq = o0.clone();
+                    for (&i, &c) in idx.iter().zip(&coef) {
+                        for j in 0..k {
+                            seq[j] = c.mul_add(y[i as usize * k + j], seq[j]);
+                        }
+                    }
+                    assert_eq!(out, seq, "{level} k={k}");
                 }
             }
         }
