@@ -44,7 +44,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!(
         "{{\"system\": \"ials\", \"threads\": {threads}, \"nnz\": {}, \"k\": {k}, \"batch\": {batch}, \"load_s\": {load:.2}, \"fit_s\": {fit:.2}, \"epoch_s\": {per_epoch:?}, \"loss\": {:.5}}}",
         data.nnz(),
-        model.history().last().map(|r| r.loss.total()).unwrap_or(f64::NAN)
+        model.history().last().map(|r| r.loss.unwrap().total()).unwrap_or(f64::NAN)
     );
     Ok(())
 }

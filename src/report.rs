@@ -34,28 +34,48 @@ impl LossParts {
 pub struct IterationReport {
     /// 1-based iteration.
     pub iteration: usize,
-    /// The loss after the iteration.
-    pub loss: LossParts,
+    /// The loss after the iteration (`None` when the fit does not track it:
+    /// [`ParamsBuilder::track_loss`](crate::ParamsBuilder::track_loss)).
+    pub loss: Option<LossParts>,
     /// Seconds of the two half-sweeps (Gramians and row solves).
     pub seconds: f64,
     /// Seconds spent computing the loss.
     pub loss_seconds: f64,
 }
 
+impl IterationReport {
+    /// The loss parts, NaN where the fit did not track the loss (for tables
+    /// and JSON, where NaN prints as `null`).
+    pub fn loss_or_nan(&self) -> LossParts {
+        self.loss.unwrap_or(LossParts {
+            observed: f64::NAN,
+            unobserved: f64::NAN,
+            regularization: f64::NAN,
+        })
+    }
+}
+
 /// One log line: `iteration   3  loss 1.234568e4  (observed …, unobserved …,
 /// regularization …)  0.12s`.
 impl std::fmt::Display for IterationReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "iteration {:>3}  loss {:.6e}  (observed {:.6e}, unobserved {:.6e}, regularization {:.6e})  {:.2}s",
-            self.iteration,
-            self.loss.total(),
-            self.loss.observed,
-            self.loss.unobserved,
-            self.loss.regularization,
-            self.seconds
-        )
+        match &self.loss {
+            Some(l) => write!(
+                f,
+                "iteration {:>3}  loss {:.6e}  (observed {:.6e}, unobserved {:.6e}, regularization {:.6e})  {:.2}s",
+                self.iteration,
+                l.total(),
+                l.observed,
+                l.unobserved,
+                l.regularization,
+                self.seconds
+            ),
+            None => write!(
+                f,
+                "iteration {:>3}  loss not tracked  {:.2}s",
+                self.iteration, self.seconds
+            ),
+        }
     }
 }
 

@@ -50,6 +50,10 @@ pub trait Trainer {
     fn loss(&mut self) -> LossParts;
     /// The current user and item factors (embeddings).
     fn factors(&self) -> (&Factors, &Factors);
+    /// Whether [`step`] asks for the loss after each sweep (default true).
+    fn tracks_loss(&self) -> bool {
+        true
+    }
 }
 
 /// Run `job` on a pool of `threads` workers (`None`: the current pool).
@@ -73,13 +77,14 @@ pub fn step<T: Trainer + ?Sized>(trainer: &mut T, iteration: usize) -> Result<It
     trainer.sweep(iteration)?;
     let seconds = start.elapsed().as_secs_f64();
     let start = Instant::now();
-    let loss = trainer.loss();
+    let loss = trainer.tracks_loss().then(|| trainer.loss());
     let loss_seconds = start.elapsed().as_secs_f64();
     let (x, y) = trainer.factors();
-    if !loss.is_finite() || !x.all_finite() || !y.all_finite() {
+    let loss_ok = loss.is_none_or(|l| l.is_finite());
+    if !loss_ok || !x.all_finite() || !y.all_finite() {
         return Err(Error::NonFinite {
             iteration,
-            what: if loss.is_finite() { "factors" } else { "loss" },
+            what: if loss_ok { "factors" } else { "loss" },
         });
     }
     Ok(IterationReport {
@@ -419,7 +424,14 @@ impl Trainer for Ials<'_> {
         let h = Gramian::of(&self.x);
         let pb = self.problem(&self.x, &h);
         let items = &self.lambdas.items;
-        let mut item_losses = vec![[0.0f64; 3]; self.y.rows()];
+        let mut item_losses = vec![
+            [0.0f64; 3];
+            if params.track_loss() {
+                self.y.rows()
+            } else {
+                0
+            }
+        ];
         half_sweep(
             params,
             &pb,
@@ -427,11 +439,11 @@ impl Trainer for Ials<'_> {
             items,
             &mut self.y,
             ("item", iteration),
-            Some(&mut item_losses),
+            params.track_loss().then_some(&mut item_losses[..]),
         )?;
         self.g = Gramian::of(&self.y);
         self.h = Some(h);
-        self.item_losses = Some(item_losses);
+        self.item_losses = params.track_loss().then_some(item_losses);
         Ok(())
     }
 
@@ -456,6 +468,10 @@ impl Trainer for Ials<'_> {
 
     fn factors(&self) -> (&Factors, &Factors) {
         (&self.x, &self.y)
+    }
+
+    fn tracks_loss(&self) -> bool {
+        self.params.track_loss()
     }
 }
 

@@ -294,7 +294,10 @@ fn empty_rows_untouched_items_and_k_above_items() {
             model.item_factors().row(unseen).iter().all(|&v| v == 0.0),
             "{solver}"
         );
-        assert!(model.loss_history().iter().all(|r| r.loss.is_finite()));
+        assert!(model
+            .loss_history()
+            .iter()
+            .all(|r| r.loss.unwrap().is_finite()));
         let recs = model
             .recommend(lurker, 10, &ials::Filter::new().exclude_seen(true))
             .unwrap();
@@ -354,7 +357,11 @@ fn callback_sees_every_iteration_and_can_stop() {
         .check()
         .unwrap()
         .fit_with(&d, |p| {
-            seen.push((p.report.iteration, p.report.loss.total(), p.report.seconds));
+            seen.push((
+                p.report.iteration,
+                p.report.loss.unwrap().total(),
+                p.report.seconds,
+            ));
             if p.report.iteration == 4 {
                 std::ops::ControlFlow::Break(())
             } else {

@@ -95,7 +95,7 @@ fn fitted_items_satisfy_the_normal_equations() {
                 assert!(norm(&g) < 1e-3, "{p:?} item {i}: |grad| = {}", norm(&g));
             }
             // The reported loss is the dense loss.
-            let last = model.loss_history().last().unwrap().loss.total();
+            let last = model.loss_history().last().unwrap().loss.unwrap().total();
             let dense = dense_loss(&p, &data, model.user_factors(), model.item_factors());
             assert!((last - dense).abs() / dense < 1e-5, "{last} vs {dense}");
         }
@@ -121,9 +121,25 @@ fn the_loss_fused_into_the_item_sweep_equals_the_separate_pass() {
                     let model = p.fit(&data).unwrap();
                     let reported = model.loss_history().last().unwrap().loss;
                     let apart = loss(&p, &data, model.user_factors(), model.item_factors());
-                    assert_eq!(reported, apart, "{p:?} after {iterations}");
+                    assert_eq!(reported, Some(apart), "{p:?} after {iterations}");
                 }
             }
+        }
+    }
+}
+
+#[test]
+fn a_fit_without_the_loss_has_the_same_factors_and_reports_none() {
+    for (data, grid) in cases(11, 7, 0.4, SEED + 8, 2) {
+        for params in grid {
+            let with = params.to_builder().iterations(3).check().unwrap();
+            let without = with.to_builder().track_loss(false).check().unwrap();
+            let (a, b) = (with.fit(&data).unwrap(), without.fit(&data).unwrap());
+            assert_eq!(a.user_factors(), b.user_factors(), "{params:?}");
+            assert_eq!(a.item_factors(), b.item_factors(), "{params:?}");
+            assert!(a.loss_history().iter().all(|r| r.loss.is_some()));
+            assert!(b.loss_history().iter().all(|r| r.loss.is_none()));
+            assert_eq!(b.loss_history().len(), 3);
         }
     }
 }
@@ -195,7 +211,7 @@ fn loss_never_increases_under_cholesky() {
             let h = model.loss_history();
             assert_eq!(h.len(), 12);
             for w in h.windows(2) {
-                let (a, b) = (w[0].loss.total(), w[1].loss.total());
+                let (a, b) = (w[0].loss.unwrap().total(), w[1].loss.unwrap().total());
                 assert!(
                     b <= a * (1.0 + 1e-6) + 1e-9,
                     "{p:?}: loss went up {a} -> {b}"
@@ -222,10 +238,10 @@ fn block_and_cg_decrease_the_loss_of_their_start() {
         let start = loss(&p, &data, &x, &y).total();
         let model = p.fit(&data).unwrap();
         let h = model.loss_history();
-        assert!(h[0].loss.total() < start);
+        assert!(h[0].loss.unwrap().total() < start);
         for w in h.windows(2) {
             assert!(
-                w[1].loss.total() <= w[0].loss.total() * (1.0 + 1e-6),
+                w[1].loss.unwrap().total() <= w[0].loss.unwrap().total() * (1.0 + 1e-6),
                 "{solver}: {:?}",
                 h
             );

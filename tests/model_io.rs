@@ -35,7 +35,10 @@ fn saved_and_loaded_model_is_identical() {
     for (a, b) in back.loss_history().iter().zip(m.loss_history()) {
         assert_eq!(a.iteration, b.iteration);
         let close = |x: f64, y: f64| (x - y).abs() <= 1e-12 * y.abs().max(1e-300);
-        assert!(close(a.loss.total(), b.loss.total()), "{a:?} {b:?}");
+        assert!(
+            close(a.loss.unwrap().total(), b.loss.unwrap().total()),
+            "{a:?} {b:?}"
+        );
     }
     assert_eq!(back.train(), m.train());
     let f = Filter::new().exclude_seen(true);

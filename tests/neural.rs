@@ -536,7 +536,7 @@ fn training_lowers_the_loss_and_beats_popularity_on_planted_data() {
         let fitted = b.check().unwrap().fit(&train).unwrap();
         let h = fitted.history();
         assert!(
-            h.last().unwrap().loss.total() < h[0].loss.total(),
+            h.last().unwrap().loss.unwrap().total() < h[0].loss.unwrap().total(),
             "{loss}: {h:?}"
         );
         let model = fitted.to_model(&train).unwrap();

@@ -35,6 +35,7 @@ FIT_PARAMETERS = (
     "seed",
     "threads",
     "observed_negatives",
+    "track_loss",
 )
 
 

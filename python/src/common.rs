@@ -104,9 +104,10 @@ pub fn params_from_dict(d: Option<&Bound<'_, PyDict>>) -> PyResult<Params> {
                     }
                 }
                 "observed_negatives" => b.observed_negatives(v.extract()?),
+                "track_loss" => b.track_loss(v.extract()?),
                 other => {
                     return Err(PyTypeError::new_err(format!(
-                        "unknown parameter {other:?}; expected one of factors, iterations, regularization, alpha, confidence, epsilon, target, unobserved_weight, reg_exponent, reg_include_unobserved, solver, cg_steps, block_size, init, init_std, seed, threads, observed_negatives"
+                        "unknown parameter {other:?}; expected one of factors, iterations, regularization, alpha, confidence, epsilon, target, unobserved_weight, reg_exponent, reg_include_unobserved, solver, cg_steps, block_size, init, init_std, seed, threads, observed_negatives, track_loss"
                     )))
                 }
             };
@@ -137,6 +138,7 @@ pub fn params_to_dict<'py>(py: Python<'py>, p: &Params) -> PyResult<Bound<'py, P
     d.set_item("seed", p.seed())?;
     d.set_item("threads", p.threads().unwrap_or(0))?;
     d.set_item("observed_negatives", p.observed_negatives())?;
+    d.set_item("track_loss", p.track_loss())?;
     Ok(d)
 }
 

@@ -90,9 +90,9 @@ pub fn fit_core(
                     let rep: Report = (
                         r.iteration,
                         r.seconds,
-                        r.loss.observed,
-                        r.loss.unobserved,
-                        r.loss.regularization,
+                        r.loss_or_nan().observed,
+                        r.loss_or_nan().unobserved,
+                        r.loss_or_nan().regularization,
                         r.loss_seconds,
                     );
                     let res =
@@ -126,9 +126,9 @@ pub fn fit_core(
                         (
                             r.iteration,
                             r.seconds,
-                            r.loss.observed,
-                            r.loss.unobserved,
-                            r.loss.regularization,
+                            r.loss_or_nan().observed,
+                            r.loss_or_nan().unobserved,
+                            r.loss_or_nan().regularization,
                             r.loss_seconds,
                         )
                     })

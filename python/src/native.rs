@@ -36,7 +36,9 @@ fn report_dict<'py>(py: Python<'py>, r: &Report) -> PyResult<Bound<'py, PyDict>>
     d.set_item("observed", r.2)?;
     d.set_item("unobserved", r.3)?;
     d.set_item("regularization", r.4)?;
-    d.set_item("loss", r.2 + r.3 + r.4)?;
+    // None where the fit did not track the loss (track_loss=False).
+    let tracked = !r.2.is_nan();
+    d.set_item("loss", tracked.then_some(r.2 + r.3 + r.4))?;
     d.set_item("loss_seconds", r.5)?;
     Ok(d)
 }
@@ -371,11 +373,11 @@ impl PyModel {
             .map(|r| ials::IterationReport {
                 iteration: r.0,
                 seconds: r.1,
-                loss: ials::LossParts {
+                loss: (!r.2.is_nan()).then_some(ials::LossParts {
                     observed: r.2,
                     unobserved: r.3,
                     regularization: r.4,
-                },
+                }),
                 loss_seconds: r.5,
             })
             .collect();
@@ -439,9 +441,9 @@ impl PyModel {
             let rep: Report = (
                 r.iteration,
                 r.seconds,
-                r.loss.observed,
-                r.loss.unobserved,
-                r.loss.regularization,
+                r.loss_or_nan().observed,
+                r.loss_or_nan().unobserved,
+                r.loss_or_nan().regularization,
                 r.loss_seconds,
             );
             l.append(report_dict(py, &rep)?)?;

@@ -132,6 +132,19 @@ def test_callback_and_loss_reporting():
     assert len(calls) == 2 and calls[0][2] is None
 
 
+def test_the_loss_is_computed_only_when_asked_and_changes_nothing():
+    ui = random_csr(40, 30, 0.15, 8)
+    runs = {}
+    for want in (False, True):
+        seen = []
+        m = AlternatingLeastSquares(factors=5, iterations=3, random_state=8, calculate_training_loss=want)
+        m.fit(ui, show_progress=False, callback=lambda it, secs, loss: seen.append(loss))
+        runs[want] = (m, seen)
+    (a, la), (b, lb) = runs[False], runs[True]
+    assert np.array_equal(a.user_factors, b.user_factors) and np.array_equal(a.item_factors, b.item_factors)
+    assert la == [None, None, None] and all(np.isfinite(x) for x in lb)
+
+
 def test_zero_iterations_and_warm_start():
     ui = random_csr(10, 10, 0.3, 2)
     m = AlternatingLeastSquares(factors=3, iterations=0, random_state=5)

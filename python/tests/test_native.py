@@ -347,3 +347,13 @@ def test_native_model_pickles_through_its_model_directory(data, tmp_path):
     users = m.user_ids[:5]
     a, b = m.recommend(users, k=5), back.recommend(users, k=5)
     assert a.equals(b) if hasattr(a, "equals") else a == b
+
+
+def test_track_loss_false_keeps_the_factors_and_reports_no_loss(data):
+    d = ials.interactions(data, value="value")
+    a = ials.fit(d, factors=6, iterations=3, seed=2)
+    b = ials.fit(d, factors=6, iterations=3, seed=2, track_loss=False)
+    assert np.array_equal(a.user_factors, b.user_factors)
+    assert [r["loss"] for r in b.loss_history] == [None, None, None]
+    assert all(r["loss"] > 0 for r in a.loss_history)
+    assert b.params["track_loss"] is False

@@ -55,7 +55,7 @@
 //!     .check()?;
 //! let fitted = params.fit(&data)?;
 //! let h = fitted.history();
-//! assert!(h.last().unwrap().loss.total() < h[0].loss.total());
+//! assert!(h.last().unwrap().loss.unwrap().total() < h[0].loss.unwrap().total());
 //! let model = fitted.to_model(&data)?;
 //! assert_eq!(model.user_factors().rows(), 30);
 //! # Ok::<(), ials::Error>(())

@@ -230,6 +230,9 @@ class AlternatingLeastSquares:
             "cg_steps": int(self.cg_steps),
             "threads": int(self.num_threads or 0),
             "observed_negatives": True,
+            # implicit computes the loss only when asked; so do we (the
+            # factors are the same either way).
+            "track_loss": bool(self.calculate_training_loss),
         }
         progress = _progress(self.iterations, show_progress)
         want_loss = self.calculate_training_loss

@@ -253,7 +253,7 @@ pub fn run(a: Args) -> Result<()> {
             "iter {:>3}  {:.3}s  loss {:.6e}",
             r.iteration,
             r.seconds,
-            r.loss.total()
+            r.loss_or_nan().total()
         );
         ControlFlow::Continue(())
     })?;
@@ -292,7 +292,7 @@ pub fn run(a: Args) -> Result<()> {
         "per_iter_s": per_iter,
         "best_iter_s": best,
         "iter_s": secs,
-        "loss": hist.iter().map(|r| r.loss.total()).collect::<Vec<_>>(),
+        "loss": hist.iter().map(|r| r.loss_or_nan().total()).collect::<Vec<_>>(),
         "gflop_per_iter": flops / 1e9,
         "gflops": flops / per_iter / 1e9,
         "peak_gflops_2x256bit_fma": peak,
@@ -301,7 +301,10 @@ pub fn run(a: Args) -> Result<()> {
     });
     if let Some(dir) = &a.eval_factors {
         let theirs = their_loss(dir, &params, &data)?;
-        let ours = hist.last().map(|r| r.loss.total()).unwrap_or(f64::NAN);
+        let ours = hist
+            .last()
+            .map(|r| r.loss_or_nan().total())
+            .unwrap_or(f64::NAN);
         out["their_loss"] = json!(theirs);
         out["loss_ratio_ours_over_theirs"] = json!(ours / theirs);
     }

@@ -295,10 +295,10 @@ fn write_report(
                 "iteration": r.iteration,
                 "seconds": r.seconds,
                 "loss_seconds": r.loss_seconds,
-                "loss": r.loss.total(),
-                "loss_observed": r.loss.observed,
-                "loss_unobserved": r.loss.unobserved,
-                "loss_regularization": r.loss.regularization,
+                "loss": r.loss_or_nan().total(),
+                "loss_observed": r.loss_or_nan().observed,
+                "loss_unobserved": r.loss_or_nan().unobserved,
+                "loss_regularization": r.loss_or_nan().regularization,
             })
         })
         .collect();

@@ -157,7 +157,7 @@ pub fn run(a: Args) -> Result<()> {
                 eprintln!(
                     "epoch {:>3}  loss {:.6e}  {:.2}s",
                     r.iteration,
-                    r.loss.total(),
+                    r.loss_or_nan().total(),
                     r.seconds
                 )
             });
