@@ -279,7 +279,7 @@ pub fn run(a: Args) -> Result<()> {
             uniform_factors(data.n_users(), a.factors, s, a.seed),
             uniform_factors(data.n_items(), a.factors, s, a.seed ^ 0x9E37_79B9_7F4A_7C15),
         ),
-        None => ials::train::initial_factors(&params, data.n_users(), data.n_items()),
+        None => ials::train::initial_factors_for(&params, data.users(), data.items()),
     };
     let model = params.fit_from(&data, x0, y0, |p| {
         let r = p.report;
