@@ -3,6 +3,7 @@
 mod common;
 mod compat;
 mod native;
+mod spark;
 
 use pyo3::prelude::*;
 
@@ -13,6 +14,7 @@ fn _ials(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(compat::solve_rows, m)?)?;
     m.add_function(wrap_pyfunction!(compat::loss_parts, m)?)?;
     native::register(m)?;
+    spark::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
