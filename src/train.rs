@@ -26,8 +26,8 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
-use crate::data::interactions::sparse_row;
 use crate::confidence::Weighting;
+use crate::data::interactions::sparse_row;
 use crate::data::{IdMap, Interactions, RowView, SparseMatrix};
 use crate::error::{Error, Result};
 use crate::factors::Factors;

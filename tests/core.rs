@@ -470,8 +470,13 @@ fn the_fit_depends_neither_on_input_order_nor_on_id_order() {
                         .map(|(x, y)| (x - y) * (x - y))
                         .sum::<f32>()
                         .sqrt();
-                    let norm = fa.row(r).iter().map(|x| x * x).sum::<f32>().sqrt().max(1e-30);
-                    let _ = fa.row(r).iter().map(|x| x * x).sum::<f32>().sqrt();
+                    let norm = fa
+                        .row(r)
+                        .iter()
+                        .map(|x| x * x)
+                        .sum::<f32>()
+                        .sqrt()
+                        .max(1e-30);
                     worst = worst.max(diff / norm);
                 }
             }
@@ -479,7 +484,11 @@ fn the_fit_depends_neither_on_input_order_nor_on_id_order() {
             // The exact solve keeps the rounding at float32 level; the
             // truncated iterative ones (a few CG steps, one block pass)
             // carry it a little further.
-            let tol = if solver == SolverKind::Cholesky { 1e-5 } else { 1e-4 };
+            let tol = if solver == SolverKind::Cholesky {
+                1e-5
+            } else {
+                1e-4
+            };
             assert!(worst <= tol, "{solver:?} {init}: {worst:.3e}");
         }
     }
