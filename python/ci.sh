@@ -19,6 +19,12 @@ fi
 py="$venv/bin/python"
 "$py" -m pip install --quiet --upgrade pip
 "$py" -m pip install --quiet maturin numpy scipy pytest pandas
+# pyspark for the Spark tests (python/tests/test_spark.py; they skip with a
+# note without it or without Java). IALS_CI_SPARK=0 leaves it out.
+if [ "${IALS_CI_SPARK:-1}" = 1 ]; then
+    "$py" -m pip install --quiet pyspark pyarrow \
+        || echo "note: pyspark could not be installed; the Spark tests skip"
+fi
 if [ "${IALS_CI_IMPLICIT:-1}" = 1 ]; then
     "$py" -m pip install --quiet --only-binary implicit implicit \
         || echo "note: benfred/implicit could not be installed; the comparisons with it skip"
@@ -36,6 +42,9 @@ cargo build --release --bin ials --quiet
 target_dir=${CARGO_TARGET_DIR:-target}
 case $target_dir in /*) ;; *) target_dir=$root/$target_dir ;; esac
 export IALS_BIN="$target_dir/release/ials"
+
+# Spark binds to loopback only.
+export SPARK_LOCAL_IP=127.0.0.1
 
 # Run from outside the source tree so the installed package is the one tested.
 cd "$root/python/tests"

@@ -4,6 +4,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Normal};
 
+use crate::model::Side;
 use crate::names::named_enum;
 
 named_enum! {
@@ -20,6 +21,57 @@ named_enum! {
         /// Recall@20 (docs/results.md); elsewhere the two tie.
         #[default]
         Uniform = "uniform",
+    }
+}
+
+/// The generator seed of one row's start: a stable 64-bit hash of `(seed,
+/// side, external id)` (FNV-1a over the seed's 8 little-endian bytes, the side
+/// byte 0 for users or 1 for items, and the id's UTF-8 bytes, then the
+/// SplitMix64 finalizer). Fixed by this definition, so results do not change
+/// with the Rust version, the platform or the process.
+pub fn row_seed(seed: u64, side: Side, id: &str) -> u64 {
+    const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const PRIME: u64 = 0x0000_0100_0000_01b3;
+    let mut h = OFFSET;
+    let side_byte = [side as u8];
+    for &b in seed
+        .to_le_bytes()
+        .iter()
+        .chain(&side_byte)
+        .chain(id.as_bytes())
+    {
+        h ^= b as u64;
+        h = h.wrapping_mul(PRIME);
+    }
+    // SplitMix64 finalizer: spreads FNV's weak low bits over the word.
+    h = (h ^ (h >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    h = (h ^ (h >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    h ^ (h >> 31)
+}
+
+/// One row's start, keyed by external id: entries from a ChaCha8 generator
+/// seeded by [`row_seed`], i.i.d. `N(0, scale²)` ([`Init::Normal`]) or
+/// uniform on `[0, scale)` (24-bit `f32` draws in `[0, 1)` times `scale`,
+/// [`Init::Uniform`]); the distributions of [`Factors::random`].
+pub fn fill_keyed_row(init: Init, scale: f32, seed: u64, side: Side, id: &str, row: &mut [f32]) {
+    let mut rng = ChaCha8Rng::seed_from_u64(row_seed(seed, side, id));
+    match init {
+        Init::Uniform => {
+            for v in row.iter_mut() {
+                *v = rng.random::<f32>() * scale;
+            }
+        }
+        Init::Normal => {
+            if scale > 0.0 {
+                let normal =
+                    Normal::new(0.0f32, scale).expect("invariant: scale is finite and > 0");
+                for v in row.iter_mut() {
+                    *v = normal.sample(&mut rng);
+                }
+            } else {
+                row.fill(0.0);
+            }
+        }
     }
 }
 
@@ -94,6 +146,33 @@ impl Factors {
             Init::Normal => Self::random_normal(rows, k, scale, seed),
             Init::Uniform => Self::random_uniform(rows, k, scale, seed),
         }
+    }
+
+    /// The start of a fit keyed by external id: row `r` is
+    /// [`fill_keyed_row`] of `id(r)`, so a row's start depends only on
+    /// `(init, scale, seed, side, id)`, neither on the order the ids came in
+    /// nor on how rows are split between machines (the Spark fit draws the
+    /// same rows). Rows are filled in parallel (each from its own generator).
+    pub fn random_keyed<'s, F>(
+        init: Init,
+        rows: usize,
+        k: usize,
+        scale: f32,
+        seed: u64,
+        side: Side,
+        id: F,
+    ) -> Self
+    where
+        F: Fn(usize) -> std::borrow::Cow<'s, str> + Sync,
+    {
+        use rayon::prelude::*;
+        let mut data = vec![0.0f32; rows * k];
+        if k > 0 {
+            data.par_chunks_mut(k).enumerate().for_each(|(r, row)| {
+                fill_keyed_row(init, scale, seed, side, &id(r), row);
+            });
+        }
+        Factors { rows, k, data }
     }
 
     /// Number of rows.

@@ -42,6 +42,15 @@ impl Gramian {
         Gramian { k, full64, full32 }
     }
 
+    /// From full row-major `f64` entries (`k x k`; e.g. partial Gramians
+    /// of row blocks summed elsewhere); `None` if the length is not `k²`.
+    pub fn from_f64(k: usize, full64: Vec<f64>) -> Option<Self> {
+        (full64.len() == k * k).then(|| {
+            let full32 = full64.iter().map(|&v| v as f32).collect();
+            Gramian { k, full64, full32 }
+        })
+    }
+
     /// Number of factors.
     pub fn k(&self) -> usize {
         self.k

@@ -19,19 +19,21 @@
 //! chunks summed in a fixed order, so a seed gives bit-identical factors on
 //! any number of threads.
 
+use std::borrow::Cow;
 use std::ops::ControlFlow;
 use std::sync::Mutex;
 use std::time::Instant;
 
 use rayon::prelude::*;
 
+use crate::confidence::Weighting;
 use crate::data::interactions::sparse_row;
-use crate::data::{Interactions, SparseMatrix};
+use crate::data::{IdMap, Interactions, RowView, SparseMatrix};
 use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::linalg::dot;
-use crate::model::Model;
+use crate::model::{Model, Side};
 use crate::params::Params;
 pub use crate::report::{IterationReport, LossParts, Progress};
 use crate::solver::{solve_row, RowProblem, Workspace};
@@ -206,7 +208,7 @@ pub(crate) fn half_sweep(
             .map_err(|pivot| pivot.at(iteration, side, r))?;
         if let Some(loss) = loss {
             // Fused: the fixed rows this solve just read are still in cache.
-            *loss = row_loss(wt, pb.fixed, row, x, lambdas[r]);
+            *loss = row_share(wt, pb.fixed, row, x, lambdas[r]);
         }
         Ok(())
     })
@@ -217,23 +219,15 @@ pub(crate) fn half_sweep(
 pub(crate) type RowLoss = [f64; 3];
 
 #[inline]
-fn row_loss(
+fn row_share(
     wt: crate::confidence::Weighting,
     fixed: &Factors,
     row: crate::data::RowView<'_>,
     x_r: &[f32],
     lambda: f32,
 ) -> RowLoss {
-    let mut acc = [0.0f64; 3];
-    for (&j, &v) in row.indices.iter().zip(row.values) {
-        let yhat = dot(x_r, fixed.row(j as usize)) as f64;
-        let (c, p) = wt.weight(v);
-        let d = p as f64 - yhat;
-        acc[0] += c as f64 * d * d;
-        acc[1] += yhat * yhat;
-    }
-    acc[2] = lambda as f64 * dot(x_r, x_r) as f64;
-    acc
+    let [observed, obs_sq] = row_loss(wt, x_r, row, fixed);
+    [observed, obs_sq, lambda as f64 * dot(x_r, x_r) as f64]
 }
 
 /// Row losses summed in fixed chunks, chunks in order (reproducible on any
@@ -277,6 +271,22 @@ impl Lambdas {
     }
 }
 
+/// One row's share of the loss over its interactions `row` (indices into
+/// `fixed`): `[Σ c (p − ŷ)², Σ ŷ²]` with `ŷ = x · fixed_j` (the second sum is
+/// the Gramian trick's correction of the unobserved part). Summed over the
+/// rows of either side it gives the same totals.
+pub fn row_loss(wt: Weighting, x: &[f32], row: RowView<'_>, fixed: &Factors) -> [f64; 2] {
+    let mut acc = [0.0f64; 2];
+    for (&j, &r) in row.indices.iter().zip(row.values) {
+        let yhat = dot(x, fixed.row(j as usize)) as f64;
+        let (c, p) = wt.weight(r);
+        let d = p as f64 - yhat;
+        acc[0] += c as f64 * d * d;
+        acc[1] += yhat * yhat;
+    }
+    acc
+}
+
 /// The loss with precomputed Gramians `H = XᵀX` and `G = YᵀY` and
 /// regularization weights: item rows against the users (observed part and
 /// item regularization), then the user regularization.
@@ -293,7 +303,7 @@ pub(crate) fn loss_with(
     let items = sum_row_losses(
         (0..data.n_items())
             .into_par_iter()
-            .map(|i| row_loss(wt, x, data.item_row(i), y.row(i), lambdas.items[i])),
+            .map(|i| row_share(wt, x, data.item_row(i), y.row(i), lambdas.items[i])),
     );
     loss_from_items(params, x, h, g, lambdas, items)
 }
@@ -331,19 +341,47 @@ pub fn loss(params: &Params, data: &Interactions, x: &Factors, y: &Factors) -> L
     loss_with(params, data, x, y, &h, &g, &Lambdas::of(params, data))
 }
 
-/// Initial factors of a fit: entries from `params.init()` (normal or
-/// uniform) at scale `init_std()`, users from `seed`, items from `seed` with
-/// its bits mixed, generated row after row.
+/// Initial factors of a fit on data with these ids: entries from
+/// `params.init()` (normal or uniform) at scale `init_std()`, each row from a
+/// generator keyed by `(seed, side, external id)`
+/// ([`Factors::random_keyed`]), so the start (and so the fit) depends neither
+/// on the order of the input nor on its partitioning.
+pub fn initial_factors_for(params: &Params, users: &IdMap, items: &IdMap) -> (Factors, Factors) {
+    let x = initial_rows(params, Side::User, users.len(), |r| {
+        Cow::Borrowed(users.id(r as u32))
+    });
+    let y = initial_rows(params, Side::Item, items.len(), |r| {
+        Cow::Borrowed(items.id(r as u32))
+    });
+    (x, y)
+}
+
+/// [`initial_factors_for`] on indexed data: `m` users and `n` items with the
+/// ids `"0"`, `"1"`, ... (those of [`Interactions::from_indexed`]).
 pub fn initial_factors(params: &Params, m: usize, n: usize) -> (Factors, Factors) {
+    let index = |r: usize| Cow::Owned(r.to_string());
+    let x = initial_rows(params, Side::User, m, index);
+    let y = initial_rows(params, Side::Item, n, index);
+    (x, y)
+}
+
+/// The start of `rows` rows of one side, row `r` keyed by its external id
+/// `id(r)` ([`Factors::random_keyed`] at the params' init, scale and seed):
+/// the one place a fit's start is drawn (the single-machine fit and the
+/// Spark fit's executors both call it).
+pub fn initial_rows<'s>(
+    params: &Params,
+    side: Side,
+    rows: usize,
+    id: impl Fn(usize) -> Cow<'s, str> + Sync,
+) -> Factors {
     let (init, k, s, seed) = (
         params.init(),
         params.factors(),
         params.init_std(),
         params.seed(),
     );
-    let x = Factors::random(init, m, k, s, seed);
-    let y = Factors::random(init, n, k, s, seed ^ 0x9E37_79B9_7F4A_7C15);
-    (x, y)
+    Factors::random_keyed(init, rows, k, s, seed, side, id)
 }
 
 /// Plain iALS as a [`Trainer`]: a sweep is the user half-sweep against
@@ -498,7 +536,7 @@ impl Params {
     {
         self.validate()?;
         crate::resources::check_fit(self, data.n_users(), data.n_items(), data.nnz())?;
-        let (x, y) = initial_factors(self, data.n_users(), data.n_items());
+        let (x, y) = initial_factors_for(self, data.users(), data.items());
         self.fit_from(data, x, y, callback)
     }
 

@@ -3,6 +3,7 @@
 mod common;
 mod compat;
 mod native;
+mod spark;
 
 use pyo3::prelude::*;
 
@@ -14,6 +15,7 @@ fn _ials(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<compat::FixedSide>()?;
     m.add_function(wrap_pyfunction!(compat::loss_parts, m)?)?;
     native::register(m)?;
+    spark::register(m)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

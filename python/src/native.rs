@@ -349,7 +349,7 @@ impl PyModel {
     ) -> PyResult<Self> {
         let params = params_from_dict(params)?;
         let data = &data.inner;
-        let (x, y) = ials::train::initial_factors(&params, data.n_users(), data.n_items());
+        let (x, y) = ials::train::initial_factors_for(&params, data.users(), data.items());
         let cb: Option<Py<PyAny>> = match callback {
             Some(cb) => {
                 let wrap = pyo3::types::PyCFunction::new_closure(

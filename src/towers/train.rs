@@ -18,7 +18,7 @@ use crate::factors::Factors;
 use crate::gramian::Gramian;
 use crate::params::Params;
 use crate::report::{IterationReport, LossParts, Progress};
-use crate::train::{initial_factors, loss_with, step, train, Lambdas, Trainer};
+use crate::train::{initial_factors_for, loss_with, step, train, Lambdas, Trainer};
 
 /// Trains the towers one step at a time; [`TowerParams::fit`] runs it for
 /// `Params::iterations` sweeps. Exposed for tests and for callers who want
@@ -54,7 +54,7 @@ pub struct TowerTrainer<'a> {
 impl<'a> TowerTrainer<'a> {
     /// Set up the towers with the seeded initialization: the id weights are
     /// the initial factors of a plain fit with the same params
-    /// ([`crate::train::initial_factors`]); attribute weights are drawn from
+    /// ([`crate::train::initial_factors_for`]); attribute weights are drawn from
     /// the same normal with other seeds (0 for attributes that no training
     /// entity has).
     pub fn new(
@@ -66,7 +66,7 @@ impl<'a> TowerTrainer<'a> {
     ) -> Result<Self> {
         tower.validate()?;
         let (m, n) = (data.n_users(), data.n_items());
-        let (x0, y0) = initial_factors(params, m, n);
+        let (x0, y0) = initial_factors_for(params, data.users(), data.items());
         let users = Side::build(
             Tower::User,
             params,

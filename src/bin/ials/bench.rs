@@ -246,7 +246,7 @@ pub fn run(a: Args) -> Result<()> {
     let load_s = t.elapsed().as_secs_f64();
     let params = bench_params(&a)?;
     let cpu0 = cpu_seconds();
-    let (x0, y0) = ials::train::initial_factors(&params, data.n_users(), data.n_items());
+    let (x0, y0) = ials::train::initial_factors_for(&params, data.users(), data.items());
     let model = params.fit_from(&data, x0, y0, |p| {
         let r = p.report;
         eprintln!(
