@@ -306,6 +306,7 @@ def fit(
     params["threads"] = threads
     native = {k: v for k, v in params.items() if k != "threads"}
     k, iterations = params["factors"], params["iterations"]
+    track_loss = bool(params.get("track_loss", True))
     _check_columns(df, [("user", user_col), ("item", item_col), ("value", value_col)])
     if value_col is not None:
         vtype = dict(df.dtypes)[value_col]
@@ -388,7 +389,9 @@ def fit(
         new_users, bc1 = _half_sweep(sc, users, items, "user", native, n_items, k, gram, n_blocks, it, opts, False)
         new_users = new_users.persist()
         h, uparts = _gramian_and_parts(new_users, k)
-        new_items, bc2 = _half_sweep(sc, items, new_users, "item", native, n_users, k, h, n_blocks, it, opts, True)
+        new_items, bc2 = _half_sweep(
+            sc, items, new_users, "item", native, n_users, k, h, n_blocks, it, opts, track_loss
+        )
         new_items = new_items.persist()
         if checkpoint_interval and it % checkpoint_interval == 0 and it < iterations:
             for s in (new_users, new_items):
@@ -407,9 +410,11 @@ def fit(
         observed = float(iparts[0])
         unobserved = params["unobserved_weight"] * (float(np.sum(h * gram)) - float(iparts[1]))
         reg = float(uparts[2] + iparts[2])
+        if not track_loss:  # the item half-sweep skipped the loss terms
+            observed = unobserved = reg = float("nan")
         report = {
             "iteration": it,
-            "loss": observed + unobserved + reg,
+            "loss": observed + unobserved + reg if track_loss else None,
             "observed": observed,
             "unobserved": unobserved,
             "regularization": reg,

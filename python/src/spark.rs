@@ -224,11 +224,11 @@ pub fn spark_model<'py>(
         .map(|(i, (seconds, o, u, r))| ials::IterationReport {
             iteration: i + 1,
             seconds,
-            loss: ials::LossParts {
+            loss: (!o.is_nan()).then_some(ials::LossParts {
                 observed: o,
                 unobserved: u,
                 regularization: r,
-            },
+            }),
             loss_seconds: 0.0,
         })
         .collect();
