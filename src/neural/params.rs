@@ -4,41 +4,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::confidence::{ConfidenceKind, Target, Weighting};
 use crate::error::{Error, Result};
-
-macro_rules! named_enum {
-    ($(#[$m:meta])* $name:ident, $what:literal { $($(#[$vm:meta])* $variant:ident = $s:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-        #[serde(rename_all = "kebab-case")]
-        pub enum $name {
-            $($(#[$vm])* $variant),+
-        }
-
-        impl std::str::FromStr for $name {
-            type Err = Error;
-            fn from_str(s: &str) -> Result<Self> {
-                match s {
-                    $($s => Ok(Self::$variant),)+
-                    _ => Err(Error::UnknownName {
-                        what: $what,
-                        got: s.to_owned(),
-                        expected: concat!($($s, " "),+),
-                    }),
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(match self { $(Self::$variant => $s),+ })
-            }
-        }
-    };
-}
+use crate::names::named_enum;
 
 named_enum! {
     /// The training loss.
-    Loss, "loss" {
+    pub enum Loss, "loss" {
         /// Softmax over the other positives of the batch (B x B logits).
         Softmax = "softmax",
         /// In-batch negatives plus `negatives` items drawn uniformly from the
@@ -53,7 +23,7 @@ named_enum! {
 
 named_enum! {
     /// The sampling-bias correction of a softmax logit, `s − log Q(i)`.
-    LogQ, "logq" {
+    pub enum LogQ, "logq" {
         /// No correction.
         None = "none",
         /// `Q(i)` from the training frequencies of the items.
@@ -65,7 +35,7 @@ named_enum! {
 
 named_enum! {
     /// The optimizer of the embedding rows (sparse) and layer weights (dense).
-    Optimizer, "optimizer" {
+    pub enum Optimizer, "optimizer" {
         /// Adagrad, one accumulator per weight.
         Adagrad = "adagrad",
         /// Adam (lazy for embedding rows: only the rows a batch touches move).
@@ -75,7 +45,7 @@ named_enum! {
 
 named_enum! {
     /// How an entity's feature embeddings are combined.
-    Pooling, "pooling" {
+    pub enum Pooling, "pooling" {
         /// `Σ_f w_f e_f / nnz`.
         Mean = "mean",
         /// `Σ_f w_f e_f`.
@@ -85,7 +55,7 @@ named_enum! {
 
 named_enum! {
     /// How `mse-gramian` estimates the Gramians of the other side.
-    GramianEstimate, "gramian" {
+    pub enum GramianEstimate, "gramian" {
         /// SOGram: `Ĝ ← (1 − ρ) Ĝ + ρ Ĝ_batch`, an importance-weighted batch estimate.
         Sogram = "sogram",
         /// The exact Gramian of every embedding, recomputed each step
@@ -94,156 +64,113 @@ named_enum! {
     }
 }
 
-/// Checked settings of a neural two-tower fit. Build with [`TwoTowerParams::builder`].
-///
-/// | setting | default | meaning |
-/// |---|---|---|
-/// | `factors` | 64 | output size `k` of each tower |
-/// | `epochs` | 20 | passes over the training pairs |
-/// | `batch_size` | 1024 | pairs per step `B` |
-/// | `learning_rate` | 0.05 | step size |
-/// | `optimizer` | adagrad | adagrad or adam |
-/// | `loss` | softmax | softmax, mixed or mse-gramian |
-/// | `logq` | none | none, exact or streaming |
-/// | `negatives` | 0 | `B′` uniform negatives of `mixed` (must be > 0 there) |
-/// | `temperature` | 1 | `τ` in `s = ⟨u, v⟩ / τ` |
-/// | `normalize` | false | L2-normalize both tower outputs |
-/// | `hidden` | none | sizes of the ReLU layers after the embedding bag |
-/// | `pooling` | mean | mean or sum over an entity's features |
-/// | `unobserved_weight` | 0.1 | `α0` of mse-gramian |
-/// | `regularization` | 0 | `λ Σ ‖x_u‖² + λ Σ ‖y_i‖²` on the tower outputs |
-/// | `gramian` / `gramian_rate` | sogram / 0.1 | mse-gramian's estimate and SOGram's `ρ` |
-/// | `mask_user_items` | true | mask the user's other training items among the negatives |
-/// | `init_std` | `0.1/√k` | embeddings start `N(0, init_std²)` |
-/// | `seed` | 42 | shuffling, initialization and negative sampling |
-/// | `threads` | all cores | worker threads |
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct TwoTowerParams {
-    factors: usize,
-    epochs: usize,
-    batch_size: usize,
-    learning_rate: f32,
-    optimizer: Optimizer,
-    loss: Loss,
-    logq: LogQ,
-    negatives: usize,
-    temperature: f32,
-    normalize: bool,
-    hidden: Vec<usize>,
-    pooling: Pooling,
-    unobserved_weight: f32,
-    regularization: f32,
-    confidence: ConfidenceKind,
-    alpha: f32,
-    epsilon: f32,
-    gramian: GramianEstimate,
-    gramian_rate: f32,
-    mask_user_items: bool,
-    logq_hash_size: usize,
-    logq_rate: f32,
-    init_std: Option<f32>,
-    seed: u64,
-    threads: Option<usize>,
-}
-
-impl Default for TwoTowerParams {
-    fn default() -> Self {
-        TwoTowerParams {
-            factors: 64,
-            epochs: 20,
-            batch_size: 1024,
-            learning_rate: 0.05,
-            optimizer: Optimizer::Adagrad,
-            loss: Loss::Softmax,
-            logq: LogQ::None,
-            negatives: 0,
-            temperature: 1.0,
-            normalize: false,
-            hidden: Vec::new(),
-            pooling: Pooling::Mean,
-            unobserved_weight: 0.1,
-            regularization: 0.0,
-            confidence: ConfidenceKind::Linear,
-            alpha: 0.0,
-            epsilon: 1.0,
-            gramian: GramianEstimate::Sogram,
-            gramian_rate: 0.1,
-            mask_user_items: true,
-            logq_hash_size: 1 << 20,
-            logq_rate: 0.01,
-            init_std: None,
-            seed: 42,
-            threads: None,
+/// The settings, written once: each field with its type, default and doc
+/// becomes a private field of [`TwoTowerParams`], its default, a builder
+/// setter and a getter.
+macro_rules! two_tower_params {
+    ($(#[$sm:meta])* struct; $($(#[$m:meta])* $name:ident: $ty:ty = $default:expr),+ $(,)?) => {
+        $(#[$sm])*
+        #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+        pub struct TwoTowerParams {
+            $($name: $ty),+
         }
-    }
-}
 
-/// Unchecked settings; [`TwoTowerParamsBuilder::check`] turns them into [`TwoTowerParams`].
-#[derive(Clone, Debug, Default)]
-pub struct TwoTowerParamsBuilder(TwoTowerParams);
+        impl Default for TwoTowerParams {
+            fn default() -> Self {
+                TwoTowerParams { $($name: $default),+ }
+            }
+        }
 
-macro_rules! setters {
-    ($($(#[$m:meta])* $name:ident: $ty:ty),+ $(,)?) => {
         impl TwoTowerParamsBuilder {
             $($(#[$m])* pub fn $name(mut self, value: $ty) -> Self { self.0.$name = value; self })+
         }
+
         impl TwoTowerParams {
             $($(#[$m])* pub fn $name(&self) -> $ty { self.$name.clone() })+
         }
     };
 }
 
-setters! {
+/// Unchecked settings; [`TwoTowerParamsBuilder::check`] turns them into [`TwoTowerParams`].
+#[derive(Clone, Debug, Default)]
+pub struct TwoTowerParamsBuilder(TwoTowerParams);
+
+two_tower_params! {
+    /// Checked settings of a neural two-tower fit. Build with [`TwoTowerParams::builder`].
+    ///
+    /// | setting | default | meaning |
+    /// |---|---|---|
+    /// | `factors` | 64 | output size `k` of each tower |
+    /// | `epochs` | 20 | passes over the training pairs |
+    /// | `batch_size` | 1024 | pairs per step `B` |
+    /// | `learning_rate` | 0.05 | step size |
+    /// | `optimizer` | adagrad | adagrad or adam |
+    /// | `loss` | softmax | softmax, mixed or mse-gramian |
+    /// | `logq` | none | none, exact or streaming |
+    /// | `negatives` | 0 | `B′` uniform negatives of `mixed` (must be > 0 there) |
+    /// | `temperature` | 1 | `τ` in `s = ⟨u, v⟩ / τ` |
+    /// | `normalize` | false | L2-normalize both tower outputs |
+    /// | `hidden` | none | sizes of the ReLU layers after the embedding bag |
+    /// | `pooling` | mean | mean or sum over an entity's features |
+    /// | `unobserved_weight` | 0.1 | `α0` of mse-gramian |
+    /// | `regularization` | 0 | `λ Σ ‖x_u‖² + λ Σ ‖y_i‖²` on the tower outputs |
+    /// | `gramian` / `gramian_rate` | sogram / 0.1 | mse-gramian's estimate and SOGram's `ρ` |
+    /// | `mask_user_items` | true | mask the user's other training items among the negatives |
+    /// | `init_std` | `0.1/√k` | embeddings start `N(0, init_std²)` |
+    /// | `seed` | 42 | shuffling, initialization and negative sampling |
+    /// | `threads` | all cores | worker threads |
+    struct;
+
     /// Output size `k` of each tower.
-    factors: usize,
+    factors: usize = 64,
     /// Passes over the training pairs.
-    epochs: usize,
+    epochs: usize = 20,
     /// Training pairs per step.
-    batch_size: usize,
+    batch_size: usize = 1024,
     /// Optimizer step size.
-    learning_rate: f32,
+    learning_rate: f32 = 0.05,
     /// Optimizer.
-    optimizer: Optimizer,
+    optimizer: Optimizer = Optimizer::Adagrad,
     /// Loss.
-    loss: Loss,
+    loss: Loss = Loss::Softmax,
     /// logQ correction of the softmax losses.
-    logq: LogQ,
+    logq: LogQ = LogQ::None,
     /// Uniform negatives a batch for `mixed`.
-    negatives: usize,
+    negatives: usize = 0,
     /// Temperature `τ`.
-    temperature: f32,
+    temperature: f32 = 1.0,
     /// L2-normalize the tower outputs.
-    normalize: bool,
+    normalize: bool = false,
     /// Hidden ReLU layer sizes.
-    hidden: Vec<usize>,
+    hidden: Vec<usize> = Vec::new(),
     /// Pooling of feature embeddings.
-    pooling: Pooling,
+    pooling: Pooling = Pooling::Mean,
     /// `α0` of mse-gramian.
-    unobserved_weight: f32,
+    unobserved_weight: f32 = 0.1,
     /// `λ` on the tower outputs.
-    regularization: f32,
+    regularization: f32 = 0.0,
     /// Confidence kind of mse-gramian's observed pairs (and the softmax row weights).
-    confidence: ConfidenceKind,
+    confidence: ConfidenceKind = ConfidenceKind::Linear,
     /// Confidence scale `α` (0: every observed pair weighs 1 in the softmax; `c = 1` in mse-gramian).
-    alpha: f32,
+    alpha: f32 = 0.0,
     /// `ε` of the log confidence.
-    epsilon: f32,
+    epsilon: f32 = 1.0,
     /// Gramian estimate of mse-gramian.
-    gramian: GramianEstimate,
+    gramian: GramianEstimate = GramianEstimate::Sogram,
     /// SOGram's rate `ρ`.
-    gramian_rate: f32,
+    gramian_rate: f32 = 0.1,
     /// Mask the user's other training items among the negatives.
-    mask_user_items: bool,
+    mask_user_items: bool = true,
     /// Buckets of the streaming logQ estimate.
-    logq_hash_size: usize,
+    logq_hash_size: usize = 1 << 20,
     /// Rate of the streaming logQ estimate (`α` of Yi et al., 0.01 in their runs).
-    logq_rate: f32,
+    logq_rate: f32 = 0.01,
     /// Standard deviation of the initial embeddings (`None`: `0.1/√k`).
-    init_std: Option<f32>,
+    init_std: Option<f32> = None,
     /// Random seed.
-    seed: u64,
+    seed: u64 = 42,
     /// Worker threads (`None`: every core).
-    threads: Option<usize>,
+    threads: Option<usize> = None,
 }
 
 fn bad(name: &'static str, requirement: &'static str, value: impl ToString) -> Error {
