@@ -11,8 +11,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ials::data::read::read_interactions;
+use ials::eval::io::{assemble, read_aligned};
+use ials::eval::Metric;
 use ials::io::model_dir::Extra;
-use ials::neural::{LogQ, Loss, Optimizer, Pooling, TwoTowerParams};
+use ials::neural::{LogQ, Loss, Optimizer, Pooling, SideRows, TwoTowerParams};
+use ials::towers::Features;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::common;
@@ -74,6 +77,32 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Item features, CSV `item,feature[,value]` (the format of `ials fit
+    /// --item-features`): the item tower is an embedding bag over the item's
+    /// id and its features. Items listed only here are cold: embedded from
+    /// their features and served like the others.
+    #[arg(long, value_name = "FILE")]
+    item_features: Option<PathBuf>,
+    /// User features, CSV `user,feature[,value]` (as --item-features).
+    #[arg(long, value_name = "FILE")]
+    user_features: Option<PathBuf>,
+    /// No id feature for items (a features-only item tower).
+    #[arg(long, requires = "item_features")]
+    no_item_ids: bool,
+    /// No id feature for users (a features-only user tower).
+    #[arg(long, requires = "user_features")]
+    no_user_ids: bool,
+    /// Validation pairs (same format as --input, users and items of the
+    /// input): evaluate --metric after each epoch, stop after --patience
+    /// epochs without improvement, keep the best epoch's towers.
+    #[arg(long, value_name = "FILE")]
+    validation: Option<PathBuf>,
+    /// Epochs without improvement before early stopping.
+    #[arg(long, default_value_t = 3, requires = "validation")]
+    patience: usize,
+    /// Validation metric: recall@K, ndcg@K, precision@K, map@K, mrr@K, hr@K, auc.
+    #[arg(long, default_value = "recall@20", requires = "validation")]
+    metric: Metric,
     /// Write a JSON report (sizes, params, loss and seconds per epoch).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -150,12 +179,38 @@ pub fn run(a: Args) -> Result<()> {
         pb
     };
     let quiet = a.quiet;
-    let fitted = params.fit_with(&data, None, None, |p| {
-        let r = p.report;
+    let read = |path: &Option<PathBuf>, side: &'static str, ids: bool| -> Result<SideRows> {
+        let train = if side == "user" {
+            data.users()
+        } else {
+            data.items()
+        };
+        let f = path
+            .as_ref()
+            .map(|p| Features::read_csv(p, side))
+            .transpose()?;
+        let rows = SideRows::build(train, f.as_ref(), ids, side)?;
+        if let (Some(p), false) = (path, quiet) {
+            eprintln!(
+                "{side} tower: {} features{}, {} cold {side}s (no interactions) served from {}",
+                rows.n_attributes,
+                if ids { " + ids" } else { "" },
+                rows.n_cold(),
+                p.display()
+            );
+        }
+        Ok(rows)
+    };
+    let users = read(&a.user_features, "user", !a.no_user_ids)?;
+    let items = read(&a.item_features, "item", !a.no_item_ids)?;
+    let log = |r: &ials::IterationReport, valid: Option<f64>| {
         if !quiet {
+            let v = valid.map_or(String::new(), |v| {
+                format!("  validation {} {v:.5}", a.metric)
+            });
             pb.suspend(|| {
                 eprintln!(
-                    "epoch {:>3}  loss {:.6e}  {:.2}s",
+                    "epoch {:>3}  loss {:.6e}  {:.2}s{v}",
                     r.iteration,
                     r.loss.total(),
                     r.seconds
@@ -163,13 +218,78 @@ pub fn run(a: Args) -> Result<()> {
             });
         }
         pb.inc(1);
-        ControlFlow::Continue(())
-    })?;
+    };
+    let (user_rows, item_rows) = (Some(users.rows.clone()), Some(items.rows.clone()));
+    let fit_start = Instant::now();
+    let (fitted, validation) = match &a.validation {
+        Some(vpath) => {
+            let mut vusers = data.users().clone();
+            let (triplets, dropped) = read_aligned(vpath, &opts, &mut vusers, data.items(), false)?;
+            if dropped > 0 && !quiet {
+                eprintln!(
+                    "note: {}: {dropped} lines name users or items not in the input and are ignored",
+                    vpath.display()
+                );
+            }
+            let valid = assemble(data.users(), data.items(), triplets).map_err(|e| match e {
+                ials::Error::EmptyMatrix => anyhow::anyhow!(
+                    "{}: no validation pair names a user and an item of the input",
+                    vpath.display()
+                ),
+                e => e.into(),
+            })?;
+            let (fitted, stop) = params.fit_validated(
+                &data,
+                user_rows,
+                item_rows,
+                &valid,
+                a.metric,
+                a.patience,
+                |p, v| {
+                    log(p.report, Some(v));
+                    ControlFlow::Continue(())
+                },
+            )?;
+            if !quiet {
+                pb.suspend(|| {
+                    eprintln!(
+                        "best epoch {} ({} {:.5}); the model keeps its towers",
+                        stop.best_iteration(),
+                        a.metric,
+                        stop.best_value()
+                    )
+                });
+            }
+            let report = serde_json::json!({
+                "file": vpath.display().to_string(),
+                "metric": a.metric.to_string(),
+                "patience": a.patience,
+                "best_iteration": stop.best_iteration(),
+                "best_value": stop.best_value(),
+                "history": stop.history().iter().map(|&(it, v)| serde_json::json!({"iteration": it, "value": v})).collect::<Vec<_>>(),
+            });
+            (fitted, report)
+        }
+        None => {
+            let fitted = params.fit_with(&data, user_rows, item_rows, |p| {
+                log(p.report, None);
+                ControlFlow::Continue(())
+            })?;
+            (fitted, serde_json::Value::Null)
+        }
+    };
     pb.finish_and_clear();
-    let model = fitted.to_model(&data)?;
+    let fit_seconds = fit_start.elapsed().as_secs_f64();
+    let model = fitted.to_model_with_ids(&data, &users.ids, &items.ids)?;
     let settings = serde_json::to_vec_pretty(&serde_json::json!({
         "twotower": fitted.params(),
         "epochs": fitted.history(),
+        "user_features": a.user_features.as_ref().map(|p| p.display().to_string()),
+        "item_features": a.item_features.as_ref().map(|p| p.display().to_string()),
+        "user_ids": !a.no_user_ids,
+        "item_ids": !a.no_item_ids,
+        "cold_users": users.n_cold(),
+        "cold_items": items.n_cold(),
     }))?;
     let t = Instant::now();
     model.save_with(&a.output, &[Extra::bytes("twotower.json", settings)])?;
@@ -185,6 +305,10 @@ pub fn run(a: Args) -> Result<()> {
             "nnz": data.nnz(),
             "params": fitted.params(),
             "epochs": fitted.history(),
+            "cold_users": users.n_cold(),
+            "cold_items": items.n_cold(),
+            "validation": validation,
+            "fit_seconds": fit_seconds,
         }))?;
         common::write_output(path, |w| {
             w.write_all(&report)?;
