@@ -68,6 +68,7 @@ mod optim;
 mod params;
 mod tower;
 mod trainer;
+mod tune;
 
 use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -79,6 +80,7 @@ pub use params::{
     GramianEstimate, LogQ, Loss, Optimizer, Pooling, TwoTowerParams, TwoTowerParamsBuilder,
 };
 pub use tower::{Cache, FeatureRows, Grads, Tower};
+pub use tune::{tune_towers, TowerTrial, TowerTuneConfig, TowerTuneResult};
 
 use crate::data::{IdMap, Interactions};
 use crate::error::Result;
@@ -182,6 +184,8 @@ impl TwoTowerParams {
     /// the ranking), the fit stops after `patience` epochs without
     /// improvement and the model keeps the towers of its best epoch (its
     /// params then say that many epochs, so a refit reproduces it).
+    /// With `prior_beta` ≠ 0 the validation ranks by `s(u, i) + β log P(i)`
+    /// ([`crate::serve::prior`], P from `data`), as it will be served.
     /// `callback` sees each epoch's progress and validation value.
     #[allow(clippy::too_many_arguments)]
     pub fn fit_validated<'d, F>(
@@ -192,6 +196,7 @@ impl TwoTowerParams {
         validation: &'d Interactions,
         metric: Metric,
         patience: usize,
+        prior_beta: f32,
         mut callback: F,
     ) -> Result<(TwoTowerModel, EarlyStopping<'d>)>
     where
@@ -201,6 +206,9 @@ impl TwoTowerParams {
         let item_feats = item_feats.unwrap_or_else(|| FeatureRows::identity(data.n_items()));
         let mut stop = EarlyStopping::new(data, validation, metric, patience)?;
         let improved = AtomicBool::new(false);
+        let beta = crate::serve::prior::check_beta(prior_beta)?;
+        let log_prior =
+            crate::serve::prior::log_popularity(&crate::serve::prior::item_counts(data.by_user()));
         let (mut t, mut history) = crate::train::train(
             self.threads(),
             self.epochs(),
@@ -212,7 +220,21 @@ impl TwoTowerParams {
                 })
             },
             |p: &Progress<'_>| {
-                let flow = stop.observe(p);
+                let flow = if beta != 0.0 {
+                    let (x, y) = crate::serve::prior::with_prior_column(
+                        p.user_factors,
+                        p.item_factors,
+                        &log_prior,
+                        beta,
+                    );
+                    stop.observe(&Progress {
+                        report: p.report,
+                        user_factors: &x,
+                        item_factors: &y,
+                    })
+                } else {
+                    stop.observe(p)
+                };
                 if stop.best_iteration() == p.report.iteration {
                     improved.store(true, Ordering::Relaxed);
                 }

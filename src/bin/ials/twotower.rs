@@ -103,6 +103,16 @@ pub struct Args {
     /// Validation metric: recall@K, ndcg@K, precision@K, map@K, mrr@K, hr@K, auc.
     #[arg(long, default_value = "recall@20", requires = "validation")]
     metric: Metric,
+    /// Validate with the serving prior: rank by `score + β log P(i)` (as
+    /// `ials recommend/eval --popularity-prior β` will), 0: off.
+    #[arg(
+        long,
+        value_name = "BETA",
+        default_value_t = 0.0,
+        allow_negative_numbers = true,
+        requires = "validation"
+    )]
+    popularity_prior: f32,
     /// Write a JSON report (sizes, params, loss and seconds per epoch).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -245,6 +255,7 @@ pub fn run(a: Args) -> Result<()> {
                 &valid,
                 a.metric,
                 a.patience,
+                a.popularity_prior,
                 |p, v| {
                     log(p.report, Some(v));
                     ControlFlow::Continue(())
@@ -318,5 +329,193 @@ pub fn run(a: Args) -> Result<()> {
     if !a.quiet {
         eprintln!("saved {}", a.output.display());
     }
+    Ok(())
+}
+
+/// `ials tune --kind twotower`: the fixed settings of the searched towers.
+#[derive(clap::Args, Debug, Default)]
+pub struct TuneArgs {
+    /// twotower: the loss (softmax, mixed, mse-gramian).
+    #[arg(long)]
+    loss: Option<Loss>,
+    /// twotower: logQ correction (none, exact, streaming).
+    #[arg(long)]
+    logq: Option<LogQ>,
+    /// twotower: uniform negatives a batch (loss mixed).
+    #[arg(long)]
+    negatives: Option<usize>,
+    /// twotower: pairs a step (default 1024).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// twotower: output size k (default 64).
+    #[arg(long)]
+    factors: Option<usize>,
+    /// twotower: hidden ReLU layer sizes.
+    #[arg(long, value_delimiter = ',')]
+    hidden: Vec<usize>,
+    /// twotower: adagrad or adam.
+    #[arg(long)]
+    optimizer: Option<Optimizer>,
+    /// twotower: most epochs a trial (early stopping ends most sooner).
+    #[arg(long, default_value_t = 40)]
+    max_epochs: usize,
+    /// twotower: early-stopping patience in epochs.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// twotower: also search the serving prior β (rank by score + β log P(i))
+    /// over these values, e.g. 0.25,0.5,0.75,1.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    priors: Vec<f32>,
+    /// twotower: item features, as `ials twotower --item-features`.
+    #[arg(long, value_name = "FILE")]
+    item_features: Option<PathBuf>,
+    /// twotower: user features, as `ials twotower --user-features`.
+    #[arg(long, value_name = "FILE")]
+    user_features: Option<PathBuf>,
+}
+
+/// The settings `ials tune` shares with `--kind twotower`.
+pub struct TuneCommon<'a> {
+    pub input: &'a std::path::Path,
+    pub output: &'a std::path::Path,
+    pub metric: Metric,
+    pub budget: f64,
+    pub max_trials: Option<usize>,
+    pub seed: u64,
+    pub header: bool,
+    pub threads: Option<usize>,
+    pub quiet: bool,
+}
+
+/// `ials tune --kind twotower`: search on a validation part of the input,
+/// refit the best, save the model with twotower.json and tune.json.
+pub fn tune(c: TuneCommon<'_>, a: &TuneArgs) -> Result<()> {
+    let mut b = TwoTowerParams::builder();
+    macro_rules! given {
+        ($($f:ident),*) => { $(if let Some(v) = a.$f { b = b.$f(v); })* };
+    }
+    given!(loss, logq, negatives, batch_size, factors, optimizer);
+    if !a.hidden.is_empty() {
+        b = b.hidden(a.hidden.clone());
+    }
+    if c.threads.is_some() {
+        b = b.threads(c.threads);
+    }
+    let base = b.check()?;
+    common::check_output_parent(c.output)?;
+    let opts = ials::data::read::ReadOptions {
+        header: c.header,
+        ..Default::default()
+    };
+    let data = read_interactions(c.input, &opts)?;
+    let side = |path: &Option<PathBuf>, name: &'static str| -> Result<Option<SideRows>> {
+        let Some(p) = path else { return Ok(None) };
+        let train = if name == "user" {
+            data.users()
+        } else {
+            data.items()
+        };
+        let f = Features::read_csv(p, name)?;
+        Ok(Some(SideRows::build(train, Some(&f), true, name)?))
+    };
+    let users = side(&a.user_features, "user")?;
+    let items = side(&a.item_features, "item")?;
+    let cfg = ials::neural::TowerTuneConfig {
+        metric: c.metric,
+        budget_seconds: c.budget,
+        max_trials: c.max_trials,
+        seed: c.seed,
+        max_epochs: a.max_epochs,
+        patience: a.patience,
+        priors: if a.priors.is_empty() {
+            vec![0.0]
+        } else {
+            a.priors.clone()
+        },
+        ..Default::default()
+    };
+    let quiet = c.quiet;
+    if !quiet {
+        println!(
+            "{:>5} {:>9} {:>6} {:>8} {:>9} {:>6} {:>6} {:>9} {:>7}  curve",
+            "trial",
+            "lr",
+            "tau",
+            "alpha0",
+            "lambda",
+            "prior",
+            "epochs",
+            c.metric.to_string(),
+            "seconds"
+        );
+    }
+    let result =
+        ials::neural::tune_towers(&data, &base, users.as_ref(), items.as_ref(), &cfg, |t| {
+            if quiet {
+                return;
+            }
+            let p = &t.params;
+            let curve: Vec<String> = t.curve.iter().map(|v| format!("{v:.3}")).collect();
+            println!(
+                "{:>5} {:>9.4} {:>6} {:>8.4} {:>9.2e} {:>6.2} {:>6} {:>9.4} {:>7.2}  {}",
+                t.id,
+                p.learning_rate(),
+                if p.normalize() {
+                    format!("{:.3}", p.temperature())
+                } else {
+                    "-".into()
+                },
+                p.unobserved_weight(),
+                p.regularization(),
+                t.prior,
+                p.epochs(),
+                t.value,
+                t.seconds,
+                curve.join(" ")
+            );
+        })?;
+    let ids = |s: &Option<SideRows>, train: &ials::IdMap| {
+        s.as_ref().map_or_else(|| train.clone(), |s| s.ids.clone())
+    };
+    let model = result.model.to_model_with_ids(
+        &data,
+        &ids(&users, data.users()),
+        &ids(&items, data.items()),
+    )?;
+    let settings = serde_json::to_vec_pretty(&serde_json::json!({
+        "twotower": result.best,
+        "epochs": result.model.history(),
+        "popularity_prior": result.best_prior,
+    }))?;
+    model.save_with(c.output, &[Extra::bytes("twotower.json", settings)])?;
+    let write_json = |name: &str, v: String| {
+        ials::io::write_atomic(&c.output.join(name), |w| w.write_all(v.as_bytes()))
+    };
+    write_json("trials.json", serde_json::to_string_pretty(&result.trials)?)?;
+    let summary = serde_json::json!({
+        "kind": "twotower",
+        "best_params": &result.best,
+        "popularity_prior": result.best_prior,
+        "best_value": result.trials.iter().map(|t| t.value).fold(f64::NEG_INFINITY, f64::max),
+        "metric": c.metric.to_string(),
+        "trials": result.trials.len(),
+        "seconds": result.seconds,
+        "budget_seconds": c.budget,
+    });
+    write_json("tune.json", serde_json::to_string_pretty(&summary)?)?;
+    if !quiet {
+        println!(
+            "{} trials in {:.1} s (budget {:.0} s)",
+            result.trials.len(),
+            result.seconds,
+            c.budget
+        );
+    }
+    println!(
+        "best: {} (serve with --popularity-prior {})",
+        serde_json::to_string(&result.best)?,
+        result.best_prior
+    );
+    println!("saved to {}", c.output.display());
     Ok(())
 }
