@@ -688,13 +688,12 @@ fn feature_towers_embed_and_serve_cold_items() {
     let a = model.items().get("cold-a").unwrap() as usize;
     let b = model.items().get("cold-b").unwrap() as usize;
     let g = |j: usize| {
-        let e = table.embed_all(&FeatureRows::from_csr(
+        table.embed_all(&FeatureRows::from_csr(
             vec![0, 1],
             vec![(60 + j) as u32],
             vec![1.0],
             60 + 5,
-        ));
-        e
+        ))
     };
     assert_eq!(y.row(a), &g(1)[..]);
     let mean: Vec<f32> = g(1).iter().zip(g(2)).map(|(p, q)| (p + q) / 2.0).collect();
