@@ -10,7 +10,8 @@
 //! normalization with its temperature `τ` (unnormalized outputs keep
 //! `τ = 1`), `α0` and `λ` for mse-gramian, and, when asked, the serving
 //! prior `β` (each trial validates with its `β`, so the number of epochs
-//! is chosen for the model as it will be served). The first trials are
+//! is chosen for the model as it will be served; the other values of the
+//! grid are then evaluated on the same towers, which costs no training). The first trials are
 //! fixed settings that do well on the usual data; then random settings
 //! (log scales) until the budget is spent. A trial is started only when the
 //! last trial's time plus the refit fit in what is left; with `max_trials`
@@ -27,8 +28,10 @@ use super::params::{Loss, TwoTowerParams};
 use super::TwoTowerModel;
 use crate::data::Interactions;
 use crate::error::{Error, Result};
-use crate::eval::metrics::Metric;
+use crate::eval::metrics::{Evaluator, Metric};
+use crate::eval::scorer::FactorScorer;
 use crate::eval::split::random_holdout;
+use crate::serve::prior::{item_counts, log_popularity, with_prior_column};
 
 /// Settings of [`tune_towers`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -73,7 +76,9 @@ pub struct TowerTrial {
     pub id: usize,
     /// The params (with `epochs` = the best epoch).
     pub params: TwoTowerParams,
-    /// The serving prior `β` it was validated with.
+    /// The serving prior `β` of its best validation value (the epochs were
+    /// chosen at the trial's own `β`; the other values of the grid are then
+    /// evaluated on the same towers).
     pub prior: f32,
     /// Best validation value.
     pub value: f64,
@@ -222,12 +227,30 @@ pub fn tune_towers(
             c.beta,
             |_, _| std::ops::ControlFlow::Continue(()),
         )?;
+        // The other prior values on the same towers: evaluation only, so
+        // every trial also searches β (its epochs were chosen at its own β).
+        let (mut value, mut prior) = (stop.best_value(), c.beta);
+        if cfg.priors.len() > 1 {
+            let model = fitted.to_model(&train)?;
+            let ev = Evaluator::new(&train, &valid)?.for_metric(cfg.metric);
+            let lp = log_popularity(&item_counts(train.by_user()));
+            for &b in &cfg.priors {
+                if b == c.beta {
+                    continue;
+                }
+                let (x, y) = with_prior_column(model.user_factors(), model.item_factors(), &lp, b);
+                let v = cfg.metric.value(&ev.evaluate(&FactorScorer::new(&x, &y)));
+                if v > value {
+                    (value, prior) = (v, b);
+                }
+            }
+        }
         last = t.elapsed().as_secs_f64();
         let trial = TowerTrial {
             id,
             params: fitted.params().clone(),
-            prior: c.beta,
-            value: stop.best_value(),
+            prior,
+            value,
             curve: stop.history().iter().map(|h| h.1).collect(),
             seconds: last,
         };
