@@ -288,18 +288,18 @@ def main():
 
 def table(path):
     rows = [json.loads(l) for l in open(path)]
-    order = []
-    for r in rows:
-        if (r["data"], r["row"]) not in order:
-            order.append((r["data"], r["row"]))
-    print("| data | model | Recall@20 | NDCG@20 | coverage | mean pop. | fit s | β | seeds |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    names = [n for n, _ in ROWS]
+    datas = ["ml-100k", "ml-latest-small", "lastfm", "citeulike-a", "citeulike-a-cold"]
+    key = lambda dr: (datas.index(dr[0]) if dr[0] in datas else 99, names.index(dr[1]) if dr[1] in names else 99, dr[1])
+    order = sorted({(r["data"], r["row"]) for r in rows}, key=key)
+    print("| data | model | Recall@20 | NDCG@20 | coverage | mean pop. | fit s | epochs | β | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for d, name in order:
         rs = [r for r in rows if r["data"] == d and r["row"] == name]
         f = lambda k: np.array([r[k] for r in rs], float)
         ms = lambda k, p=3: f"{f(k).mean():.{p}f} ± {f(k).std():.{p}f}"
         betas = "/".join(f"{r['beta']:g}" for r in rs)
-        print(f"| {d} | {name} | {ms('recall@20')} | {ms('ndcg@20')} | {f('coverage').mean():.3f} | {f('mean_pop').mean():.0f} | {f('fit_seconds').mean():.1f} | {betas} | {len(rs)} |")
+        print(f"| {d} | {name} | {ms('recall@20')} | {ms('ndcg@20')} | {f('coverage').mean():.3f} | {f('mean_pop').mean():.0f} | {f('fit_seconds').mean():.1f} | {f('iterations').mean():.0f} | {betas} | {len(rs)} |")
 
 
 main()
