@@ -1422,4 +1422,20 @@ fn twotower_features_validation_prior_and_tune() {
         "--quiet",
     ]);
     fails_with(&o, "negatives");
+    // A bad feature file is an error naming the file and line; nothing written.
+    let bad_feats = dir.path().join("bad_items.csv");
+    fs::write(&bad_feats, "item0,g0\nitem1,g1,abc\n").unwrap();
+    let bad = dir.path().join("bad");
+    let o = ials(&[
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&bad),
+        "--item-features",
+        s(&bad_feats),
+        "--quiet",
+    ]);
+    fails_with(&o, "bad_items.csv: line 2");
+    assert!(!bad.exists());
 }
