@@ -1316,3 +1316,190 @@ fn bench_reports_its_run_and_scores_saved_factors_with_the_checked_reader() {
     fs::write(theirs.join("U.npy"), &bytes[..bytes.len() - 8]).unwrap();
     fails_with(&ials(&a), "U.npy");
 }
+
+#[test]
+fn twotower_features_validation_prior_and_tune() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tiny(dir.path());
+    // Item features: a genre per item, and one cold item with no interactions.
+    let feats = dir.path().join("items.csv");
+    let mut text = String::from("item,feature\n");
+    for i in 0..10 {
+        text.push_str(&format!("item{i},g{}\n", i % 3));
+    }
+    text.push_str("coldie,g1\n");
+    fs::write(&feats, text).unwrap();
+    let valid = dir.path().join("valid.csv");
+    fs::write(
+        &valid,
+        "user0,item9\nuser1,item0\nuser2,item1\nuser3,item2\n",
+    )
+    .unwrap();
+    let model = dir.path().join("tt");
+    let report = dir.path().join("tt.json");
+    let o = ials(&[
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&model),
+        "--factors",
+        "4",
+        "--epochs",
+        "8",
+        "--batch-size",
+        "8",
+        "--item-features",
+        s(&feats),
+        "--validation",
+        s(&valid),
+        "--patience",
+        "2",
+        "--popularity-prior",
+        "0.5",
+        "--report",
+        s(&report),
+    ]);
+    ok(&o);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 cold items"), "{err}");
+    assert!(err.contains("validation recall@20"), "{err}");
+    let r: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
+    let best = r["validation"]["best_iteration"].as_u64().unwrap();
+    assert_eq!(r["epochs"].as_array().unwrap().len() as u64, best);
+    assert_eq!(r["cold_items"], 1);
+    // The cold item is part of the served catalogue.
+    let items = fs::read_to_string(model.join("items.txt")).unwrap();
+    assert!(items.lines().any(|l| l == "coldie"), "{items}");
+    let q = dir.path().join("q.txt");
+    fs::write(&q, "coldie\n").unwrap();
+    let o = ials(&[
+        "similar",
+        "--model",
+        s(&model),
+        "--items",
+        s(&q),
+        "--k",
+        "2",
+        "--output",
+        "-",
+    ]);
+    ok(&o);
+    assert_eq!(String::from_utf8(o.stdout).unwrap().lines().count(), 3);
+    // recommend and eval with the prior; 0 is the plain ranking.
+    let rec = |beta: &str| {
+        let o = ials(&[
+            "recommend",
+            "--model",
+            s(&model),
+            "--all",
+            "--k",
+            "11",
+            "--include-seen",
+            "--popularity-prior",
+            beta,
+            "--output",
+            "-",
+        ]);
+        ok(&o);
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let plain = rec("0");
+    assert_eq!(plain.lines().count(), 1 + 12 * 11);
+    assert!(plain.contains("coldie"));
+    let strong = rec("50");
+    // With a huge β the ranking is popularity order: the cold item (count 0) last.
+    let first_user: Vec<&str> = strong.lines().skip(1).take(11).collect();
+    assert!(first_user[10].contains(",coldie,"), "{first_user:?}");
+    let o = ials(&[
+        "recommend",
+        "--model",
+        s(&model),
+        "--all",
+        "--popularity-prior",
+        "nan",
+        "--output",
+        "-",
+    ]);
+    fails_with(&o, "popularity-prior must be finite");
+    let ev = |beta: &str| {
+        let o = ials(&[
+            "eval",
+            "--train",
+            s(&input),
+            "--test",
+            s(&valid),
+            "--model",
+            s(&model),
+            "--popularity-prior",
+            beta,
+            "--json",
+        ]);
+        ok(&o);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        v[0]["metrics"]["mean_popularity"].as_f64().unwrap()
+    };
+    assert!(ev("5") >= ev("0"));
+    // tune --kind twotower: one trial, a model directory with tune.json.
+    let tuned = dir.path().join("tuned");
+    let o = ials(&[
+        "tune",
+        "--kind",
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&tuned),
+        "--max-trials",
+        "2",
+        "--factors",
+        "4",
+        "--batch-size",
+        "8",
+        "--max-epochs",
+        "3",
+        "--logq",
+        "exact",
+        "--priors",
+        "0,1",
+        "--item-features",
+        s(&feats),
+        "--quiet",
+    ]);
+    ok(&o);
+    let t: serde_json::Value =
+        serde_json::from_slice(&fs::read(tuned.join("tune.json")).unwrap()).unwrap();
+    assert_eq!(t["kind"], "twotower");
+    assert_eq!(t["trials"], 2);
+    let o = ials(&["info", "--model", s(&tuned), "--verify"]);
+    ok(&o);
+    let o = ials(&[
+        "tune",
+        "--kind",
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&tuned),
+        "--loss",
+        "mixed",
+        "--quiet",
+    ]);
+    fails_with(&o, "negatives");
+    // A bad feature file is an error naming the file and line; nothing written.
+    let bad_feats = dir.path().join("bad_items.csv");
+    fs::write(&bad_feats, "item0,g0\nitem1,g1,abc\n").unwrap();
+    let bad = dir.path().join("bad");
+    let o = ials(&[
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&bad),
+        "--item-features",
+        s(&bad_feats),
+        "--quiet",
+    ]);
+    fails_with(&o, "bad_items.csv: line 2");
+    assert!(!bad.exists());
+}

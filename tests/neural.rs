@@ -642,3 +642,163 @@ fn every_bad_setting_is_a_typed_error() {
         Err(Error::UnknownName { what: "loss", .. })
     ));
 }
+
+/// Item features of `data`'s items (a "genre" shared by items of the same
+/// planted group) plus two cold items with no interactions.
+fn item_features(data: &Interactions) -> ials::towers::Features {
+    let mut f = ials::towers::Features::builder("item");
+    for i in 0..data.n_items() {
+        let id = data.items().id(i as u32);
+        f.push(id, &format!("g{}", i % 5), 1.0).unwrap();
+    }
+    f.push("cold-a", "g1", 1.0).unwrap();
+    f.push("cold-b", "g1", 1.0).unwrap();
+    f.push("cold-b", "g2", 1.0).unwrap();
+    f.build()
+}
+
+#[test]
+fn feature_towers_embed_and_serve_cold_items() {
+    use ials::neural::SideRows;
+    let data = SynthConfig::new(200, 60, 3000, 8).interactions().unwrap();
+    let feats = item_features(&data);
+    let items = SideRows::build(data.items(), Some(&feats), true, "item").unwrap();
+    let users = SideRows::build(data.users(), None, true, "user").unwrap();
+    assert_eq!((items.n_train, items.n_cold()), (60, 2));
+    let p = TwoTowerParams::builder()
+        .factors(6)
+        .epochs(3)
+        .batch_size(64)
+        .seed(3)
+        .check()
+        .unwrap();
+    let fitted = p
+        .fit_with(&data, None, Some(items.rows.clone()), |_| {
+            ControlFlow::Continue(())
+        })
+        .unwrap();
+    let model = fitted
+        .to_model_with_ids(&data, &users.ids, &items.ids)
+        .unwrap();
+    assert_eq!(model.n_items(), 62);
+    // A cold item's factors are the mean of its feature embeddings: cold-a
+    // is g1's row of the embedding table, cold-b the mean of g1's and g2's.
+    let table = &fitted.item_tower();
+    let y = fitted.item_factors();
+    let a = model.items().get("cold-a").unwrap() as usize;
+    let b = model.items().get("cold-b").unwrap() as usize;
+    let g = |j: usize| {
+        table.embed_all(&FeatureRows::from_csr(
+            vec![0, 1],
+            vec![(60 + j) as u32],
+            vec![1.0],
+            60 + 5,
+        ))
+    };
+    assert_eq!(y.row(a), &g(1)[..]);
+    let mean: Vec<f32> = g(1).iter().zip(g(2)).map(|(p, q)| (p + q) / 2.0).collect();
+    for (u, v) in y.row(b).iter().zip(&mean) {
+        assert!((u - v).abs() < 1e-6);
+    }
+    assert!(y.row(a).iter().any(|&v| v != 0.0));
+    assert_eq!(model.item_factors().row(a), y.row(a));
+    // Served: recommend may return them, similar finds their neighbours.
+    let all = model
+        .recommend(0, 62, &ials::Filter::new().exclude_seen(false))
+        .unwrap();
+    assert!(all.iter().any(|&(i, _)| i as usize == a));
+    // The ids must name the rows, training ids first.
+    let wrong = ials::IdMap::from_ids(["x"], "item").unwrap();
+    assert!(fitted.to_model_with_ids(&data, &users.ids, &wrong).is_err());
+}
+
+#[test]
+fn early_stopping_keeps_the_best_epoch_and_a_refit_reproduces_it() {
+    let data = SynthConfig::new(300, 80, 5000, 5).interactions().unwrap();
+    let (train, valid) = random_holdout(&data, 0.2, 5).unwrap();
+    let p = TwoTowerParams::builder()
+        .factors(8)
+        .epochs(30)
+        .batch_size(128)
+        // A large step: validation peaks early, then falls.
+        .learning_rate(0.3)
+        .seed(4)
+        .check()
+        .unwrap();
+    for beta in [0.0, 0.5] {
+        let mut epochs = 0;
+        let (fitted, stop) = p
+            .fit_validated(
+                &train,
+                None,
+                None,
+                &valid,
+                ials::eval::Metric::recall(20),
+                2,
+                beta,
+                |_, v| {
+                    assert!(v.is_finite());
+                    epochs += 1;
+                    ControlFlow::Continue(())
+                },
+            )
+            .unwrap();
+        let best = stop.best_iteration();
+        assert!(best >= 1 && best <= epochs);
+        assert!(epochs < 30, "patience 2 stops before 30 epochs");
+        assert_eq!(fitted.params().epochs(), best);
+        assert_eq!(fitted.history().len(), best);
+        let refit = fitted.params().fit(&train).unwrap();
+        assert_eq!(refit.user_factors(), fitted.user_factors(), "beta {beta}");
+        assert_eq!(refit.item_factors(), fitted.item_factors(), "beta {beta}");
+        // The kept value is the best of the curve.
+        let max = stop
+            .history()
+            .iter()
+            .map(|h| h.1)
+            .fold(f64::NEG_INFINITY, f64::max);
+        assert_eq!(stop.best_value(), max);
+    }
+}
+
+#[test]
+fn tower_tune_stays_on_validation_and_refits_the_best() {
+    use ials::neural::{tune_towers, TowerTuneConfig};
+    let data = SynthConfig::new(200, 60, 3000, 6).interactions().unwrap();
+    let base = TwoTowerParams::builder()
+        .factors(6)
+        .batch_size(64)
+        .logq(LogQ::Exact)
+        .check()
+        .unwrap();
+    let cfg = TowerTuneConfig {
+        budget_seconds: 600.0,
+        max_trials: Some(4),
+        max_epochs: 6,
+        patience: 2,
+        priors: vec![0.0, 0.5],
+        ..Default::default()
+    };
+    let mut seen = 0;
+    let r = tune_towers(&data, &base, None, None, &cfg, |_| seen += 1).unwrap();
+    assert_eq!((seen, r.trials.len()), (4, 4));
+    let best = r
+        .trials
+        .iter()
+        .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
+        .unwrap();
+    assert_eq!(r.best, best.params);
+    assert_eq!(r.best_prior, best.prior);
+    assert_eq!(r.model.history().len(), r.best.epochs());
+    // Deterministic with max_trials binding.
+    let again = tune_towers(&data, &base, None, None, &cfg, |_| {}).unwrap();
+    assert_eq!(again.model.item_factors(), r.model.item_factors());
+    let bad = TowerTuneConfig {
+        priors: vec![f32::NAN],
+        ..cfg
+    };
+    assert!(matches!(
+        tune_towers(&data, &base, None, None, &bad, |_| {}),
+        Err(Error::InvalidSetting { .. })
+    ));
+}

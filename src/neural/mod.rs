@@ -62,23 +62,29 @@
 //! ```
 
 mod estimates;
+mod features;
 mod loss;
 mod optim;
 mod params;
 mod tower;
 mod trainer;
+mod tune;
 
 use std::ops::ControlFlow;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub use estimates::{weighted_gramian, SoGram, StreamingFrequency};
+pub use features::SideRows;
 pub use loss::{mse_gramian, softmax, Batch, BatchSpec, MseContext};
 pub use params::{
     GramianEstimate, LogQ, Loss, Optimizer, Pooling, TwoTowerParams, TwoTowerParamsBuilder,
 };
 pub use tower::{Cache, FeatureRows, Grads, Tower};
+pub use tune::{tune_towers, TowerTrial, TowerTuneConfig, TowerTuneResult};
 
-use crate::data::Interactions;
+use crate::data::{IdMap, Interactions};
 use crate::error::Result;
+use crate::eval::{EarlyStopping, Metric};
 use crate::factors::Factors;
 use crate::model::Model;
 use crate::params::Params;
@@ -134,6 +140,129 @@ impl TwoTowerParams {
             item_feats,
             history,
         })
+    }
+}
+
+/// The two-tower trainer with the tower weights of its best epoch so far:
+/// the early-stopping callback raises `improved` after an epoch that
+/// improved the validation metric, and the weights are copied before the
+/// next epoch changes them (only on improvement).
+struct Snapshotting<'a, 'f> {
+    inner: trainer::Trainer<'a>,
+    improved: &'f AtomicBool,
+    best: Option<(Tower, Tower)>,
+}
+
+impl Snapshotting<'_, '_> {
+    fn take(&mut self) {
+        if self.improved.swap(false, Ordering::Relaxed) {
+            self.best = Some((
+                self.inner.users.tower.clone(),
+                self.inner.items.tower.clone(),
+            ));
+        }
+    }
+}
+
+impl crate::train::Trainer for Snapshotting<'_, '_> {
+    fn sweep(&mut self, iteration: usize) -> Result<()> {
+        self.take();
+        self.inner.sweep(iteration)
+    }
+    fn loss(&mut self) -> crate::report::LossParts {
+        self.inner.loss()
+    }
+    fn factors(&self) -> (&Factors, &Factors) {
+        self.inner.factors()
+    }
+}
+
+impl TwoTowerParams {
+    /// [`fit_with`](TwoTowerParams::fit_with) with early stopping: after
+    /// each epoch `metric` is evaluated on `validation` (pairs of the
+    /// training users, indexed like `data`; the training items excluded from
+    /// the ranking), the fit stops after `patience` epochs without
+    /// improvement and the model keeps the towers of its best epoch (its
+    /// params then say that many epochs, so a refit reproduces it).
+    /// With `prior_beta` ≠ 0 the validation ranks by `s(u, i) + β log P(i)`
+    /// ([`crate::serve::prior`], P from `data`), as it will be served.
+    /// `callback` sees each epoch's progress and validation value.
+    #[allow(clippy::too_many_arguments)]
+    pub fn fit_validated<'d, F>(
+        &self,
+        data: &'d Interactions,
+        user_feats: Option<FeatureRows>,
+        item_feats: Option<FeatureRows>,
+        validation: &'d Interactions,
+        metric: Metric,
+        patience: usize,
+        prior_beta: f32,
+        mut callback: F,
+    ) -> Result<(TwoTowerModel, EarlyStopping<'d>)>
+    where
+        F: FnMut(&Progress<'_>, f64) -> ControlFlow<()> + Send,
+    {
+        let user_feats = user_feats.unwrap_or_else(|| FeatureRows::identity(data.n_users()));
+        let item_feats = item_feats.unwrap_or_else(|| FeatureRows::identity(data.n_items()));
+        let mut stop = EarlyStopping::new(data, validation, metric, patience)?;
+        let improved = AtomicBool::new(false);
+        let beta = crate::serve::prior::check_beta(prior_beta)?;
+        let log_prior =
+            crate::serve::prior::log_popularity(&crate::serve::prior::item_counts(data.by_user()));
+        let (mut t, mut history) = crate::train::train(
+            self.threads(),
+            self.epochs(),
+            || {
+                Ok(Snapshotting {
+                    inner: trainer::Trainer::new(self, data, &user_feats, &item_feats)?,
+                    improved: &improved,
+                    best: None,
+                })
+            },
+            |p: &Progress<'_>| {
+                let flow = if beta != 0.0 {
+                    let (x, y) = crate::serve::prior::with_prior_column(
+                        p.user_factors,
+                        p.item_factors,
+                        &log_prior,
+                        beta,
+                    );
+                    stop.observe(&Progress {
+                        report: p.report,
+                        user_factors: &x,
+                        item_factors: &y,
+                    })
+                } else {
+                    stop.observe(p)
+                };
+                if stop.best_iteration() == p.report.iteration {
+                    improved.store(true, Ordering::Relaxed);
+                }
+                let value = stop.history().last().map_or(f64::NAN, |h| h.1);
+                match (flow, callback(p, value)) {
+                    (ControlFlow::Continue(()), ControlFlow::Continue(())) => {
+                        ControlFlow::Continue(())
+                    }
+                    _ => ControlFlow::Break(()),
+                }
+            },
+        )?;
+        t.take();
+        let best = stop.best_iteration().max(1);
+        history.truncate(best);
+        let (user_tower, item_tower) = t.best.unwrap_or((t.inner.users.tower, t.inner.items.tower));
+        let params = self.to_builder().epochs(best).check()?;
+        Ok((
+            TwoTowerModel {
+                params,
+                user_tower,
+                item_tower,
+                user_feats,
+                item_feats,
+                history,
+            },
+            stop,
+        ))
     }
 }
 
@@ -197,6 +326,54 @@ impl TwoTowerModel {
             data.by_user().clone(),
             x,
             y,
+            self.history.clone(),
+        ))
+    }
+
+    /// A plain [`Model`] over every entity of the feature rows: `users` and
+    /// `items` name the rows (the training entities of `data` first, in its
+    /// order, then the cold ones, as [`SideRows`] builds them). The training
+    /// matrix gets empty rows and columns for the cold entities, so
+    /// recommend, similar, export and evaluation serve them unchanged.
+    pub fn to_model_with_ids(
+        &self,
+        data: &Interactions,
+        users: &IdMap,
+        items: &IdMap,
+    ) -> Result<Model> {
+        let (m, n) = (users.len(), items.len());
+        let prefix = |all: &IdMap, train: &IdMap| {
+            all.len() >= train.len() && all.ids()[..train.len()] == train.ids()[..]
+        };
+        if m != self.user_feats.len()
+            || n != self.item_feats.len()
+            || !prefix(users, data.users())
+            || !prefix(items, data.items())
+        {
+            return Err(crate::error::Error::Shape(format!(
+                "{m} user ids and {n} item ids for {} and {} feature rows, the training ids first",
+                self.user_feats.len(),
+                self.item_feats.len()
+            )));
+        }
+        let train = data.by_user();
+        let mut indptr = train.indptr().raw_storage().to_vec();
+        let last = *indptr.last().expect("invariant: indptr is never empty");
+        indptr.resize(m + 1, last);
+        let train = sprs::CsMatI::new(
+            (m, n),
+            indptr,
+            train.indices().to_vec(),
+            train.data().to_vec(),
+        );
+        let params = Params::builder().factors(self.params.factors()).check()?;
+        Ok(Model::new(
+            params,
+            users.clone(),
+            items.clone(),
+            train,
+            self.user_factors(),
+            self.item_factors(),
             self.history.clone(),
         ))
     }

@@ -8,12 +8,14 @@
 //! - [`recommend`] has `recommend`, `recommend_all`, `similar`, `similar_all`.
 //! - [`foldin`] has `fold_in_user`, `fold_in_item`, recommendations from a
 //!   history file.
+//! - [`prior`] ranks by `score + β log P(i)` (the serving-time popularity prior).
 //! - [`explain`] splits the score of a (user, item) pair over the user's items.
 //! - [`update`] has `partial_fit`.
 
 pub mod explain;
 pub mod filter;
 pub mod foldin;
+pub mod prior;
 pub mod recommend;
 pub mod topk;
 pub mod update;

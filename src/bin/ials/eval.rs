@@ -63,6 +63,16 @@ pub struct Args {
     /// Item-kNN neighbours per item.
     #[arg(long, default_value_t = 100)]
     neighbors: usize,
+    /// Rank by `score + β log P(i)` (P(i) the item's frequency in --train,
+    /// add-one smoothed; 0: off) for --model, external factors and the ials
+    /// baseline.
+    #[arg(
+        long,
+        value_name = "BETA",
+        default_value_t = 0.0,
+        allow_negative_numbers = true
+    )]
+    popularity_prior: f32,
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
@@ -111,6 +121,11 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     let train = assemble(&users, &items, train_t)?;
+    let beta = ials::serve::prior::check_beta(a.popularity_prior)?;
+    let log_prior =
+        ials::serve::prior::log_popularity(&ials::serve::prior::item_counts(train.by_user()));
+    let prior =
+        |x: &Factors, y: &Factors| ials::serve::prior::with_prior_column(x, y, &log_prior, beta);
     let test = assemble(&users, &items, test_t)?;
     let fold = fold_t.map(|t| assemble(&users, &items, t)).transpose()?;
     let history = fold.as_ref().unwrap_or(&train);
@@ -144,6 +159,9 @@ pub fn run(a: Args) -> Result<()> {
                 let model = params.fit(&train)?;
                 if fold.is_some() {
                     all(&FoldInScorer::new(model.params(), model.item_factors()))
+                } else if beta != 0.0 {
+                    let (x, y) = prior(model.user_factors(), model.item_factors());
+                    all(&FactorScorer::new(&x, &y))
                 } else {
                     all(&FactorScorer::new(
                         model.user_factors(),
@@ -166,7 +184,7 @@ pub fn run(a: Args) -> Result<()> {
             idata: y.as_slice().to_vec(),
             what: dir.display().to_string(),
         }
-        .evaluate(&evs, &users, &items, &test)?;
+        .evaluate(&evs, &users, &items, &test, &prior, beta)?;
         rows.push(("model".into(), m));
     }
     if let (Some(uf), Some(itf), Some(up), Some(ip)) =
@@ -192,7 +210,7 @@ pub fn run(a: Args) -> Result<()> {
             idata,
             what: format!("{} / {}", up.display(), ip.display()),
         }
-        .evaluate(&evs, &users, &items, &test)?;
+        .evaluate(&evs, &users, &items, &test, &prior, beta)?;
         rows.push(("external".into(), m));
     }
     if rows.is_empty() {
@@ -258,6 +276,8 @@ impl Embeddings {
         users: &ials::IdMap,
         items: &ials::IdMap,
         test: &ials::Interactions,
+        prior: &dyn Fn(&Factors, &Factors) -> (Factors, Factors),
+        beta: f32,
     ) -> Result<Vec<RankingMetrics>> {
         let k = self.k;
         let mut x = Factors::zeros(users.len(), k);
@@ -292,6 +312,7 @@ impl Embeddings {
                 self.what
             );
         }
+        let (x, y) = if beta != 0.0 { prior(&x, &y) } else { (x, y) };
         let scorer = FactorScorer::new(&x, &y).with_missing_items(&missing);
         Ok(evs.iter().map(|ev| ev.evaluate(&scorer)).collect())
     }

@@ -53,6 +53,10 @@ pub struct Args {
     /// Item id lists (`--exclude FILE`, `--candidates FILE`).
     #[command(flatten)]
     lists: common::ListFilter,
+    /// Rank by `score + β log P(i)`, P(i) the item's training frequency
+    /// (add-one smoothed; 0: off). Not with --history or --user-features.
+    #[arg(long, value_name = "BETA", allow_negative_numbers = true, conflicts_with_all = ["history", "user_features"])]
+    popularity_prior: Option<f32>,
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -72,6 +76,10 @@ pub fn run(a: Args) -> Result<()> {
     common::check_output_parent(&a.output)?;
     common::init_threads(a.threads)?;
     let model = Model::load(&a.model)?;
+    let model = match a.popularity_prior {
+        Some(beta) => ials::serve::prior::with_popularity_prior(&model, beta)?,
+        None => model,
+    };
     let seen = Filter::new().exclude_seen(!a.include_seen);
     let filter = a.lists.apply(seen, model.items(), "item")?;
     if let Some(h) = &a.history {

@@ -62,6 +62,12 @@ pub struct Args {
     /// Print only the best setting and where it was saved.
     #[arg(long)]
     quiet: bool,
+    /// What to tune: ials, or twotower (neural towers, the --loss/--logq/...
+    /// settings below fixed; see `ials::neural::tune_towers`).
+    #[arg(long, default_value = "ials", value_parser = ["ials", "twotower"])]
+    kind: String,
+    #[command(flatten)]
+    towers: crate::twotower::TuneArgs,
 }
 
 fn parse_duration(s: &str) -> std::result::Result<f64, String> {
@@ -80,6 +86,20 @@ fn parse_duration(s: &str) -> std::result::Result<f64, String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.kind == "twotower" {
+        let c = crate::twotower::TuneCommon {
+            input: &a.input,
+            output: &a.output,
+            metric: a.metric,
+            budget: a.budget,
+            max_trials: a.max_trials,
+            seed: a.seed,
+            header: a.header,
+            threads: a.threads,
+            quiet: a.quiet,
+        };
+        return crate::twotower::tune(c, &a.towers);
+    }
     let opts = ReadOptions {
         header: a.header,
         ..Default::default()

@@ -11,8 +11,11 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ials::data::read::read_interactions;
+use ials::eval::io::{assemble, read_aligned};
+use ials::eval::Metric;
 use ials::io::model_dir::Extra;
-use ials::neural::{LogQ, Loss, Optimizer, Pooling, TwoTowerParams};
+use ials::neural::{LogQ, Loss, Optimizer, Pooling, SideRows, TwoTowerParams};
+use ials::towers::Features;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::common;
@@ -74,6 +77,42 @@ pub struct Args {
     /// Worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
+    /// Item features, CSV `item,feature[,value]` (the format of `ials fit
+    /// --item-features`): the item tower is an embedding bag over the item's
+    /// id and its features. Items listed only here are cold: embedded from
+    /// their features and served like the others.
+    #[arg(long, value_name = "FILE")]
+    item_features: Option<PathBuf>,
+    /// User features, CSV `user,feature[,value]` (as --item-features).
+    #[arg(long, value_name = "FILE")]
+    user_features: Option<PathBuf>,
+    /// No id feature for items (a features-only item tower).
+    #[arg(long, requires = "item_features")]
+    no_item_ids: bool,
+    /// No id feature for users (a features-only user tower).
+    #[arg(long, requires = "user_features")]
+    no_user_ids: bool,
+    /// Validation pairs (same format as --input, users and items of the
+    /// input): evaluate --metric after each epoch, stop after --patience
+    /// epochs without improvement, keep the best epoch's towers.
+    #[arg(long, value_name = "FILE")]
+    validation: Option<PathBuf>,
+    /// Epochs without improvement before early stopping.
+    #[arg(long, default_value_t = 3, requires = "validation")]
+    patience: usize,
+    /// Validation metric: recall@K, ndcg@K, precision@K, map@K, mrr@K, hr@K, auc.
+    #[arg(long, default_value = "recall@20", requires = "validation")]
+    metric: Metric,
+    /// Validate with the serving prior: rank by `score + β log P(i)` (as
+    /// `ials recommend/eval --popularity-prior β` will), 0: off.
+    #[arg(
+        long,
+        value_name = "BETA",
+        default_value_t = 0.0,
+        allow_negative_numbers = true,
+        requires = "validation"
+    )]
+    popularity_prior: f32,
     /// Write a JSON report (sizes, params, loss and seconds per epoch).
     #[arg(long)]
     report: Option<PathBuf>,
@@ -150,12 +189,38 @@ pub fn run(a: Args) -> Result<()> {
         pb
     };
     let quiet = a.quiet;
-    let fitted = params.fit_with(&data, None, None, |p| {
-        let r = p.report;
+    let read = |path: &Option<PathBuf>, side: &'static str, ids: bool| -> Result<SideRows> {
+        let train = if side == "user" {
+            data.users()
+        } else {
+            data.items()
+        };
+        let f = path
+            .as_ref()
+            .map(|p| Features::read_csv(p, side))
+            .transpose()?;
+        let rows = SideRows::build(train, f.as_ref(), ids, side)?;
+        if let (Some(p), false) = (path, quiet) {
+            eprintln!(
+                "{side} tower: {} features{}, {} cold {side}s (no interactions) served from {}",
+                rows.n_attributes,
+                if ids { " + ids" } else { "" },
+                rows.n_cold(),
+                p.display()
+            );
+        }
+        Ok(rows)
+    };
+    let users = read(&a.user_features, "user", !a.no_user_ids)?;
+    let items = read(&a.item_features, "item", !a.no_item_ids)?;
+    let log = |r: &ials::IterationReport, valid: Option<f64>| {
         if !quiet {
+            let v = valid.map_or(String::new(), |v| {
+                format!("  validation {} {v:.5}", a.metric)
+            });
             pb.suspend(|| {
                 eprintln!(
-                    "epoch {:>3}  loss {:.6e}  {:.2}s",
+                    "epoch {:>3}  loss {:.6e}  {:.2}s{v}",
                     r.iteration,
                     r.loss_or_nan().total(),
                     r.seconds
@@ -163,13 +228,79 @@ pub fn run(a: Args) -> Result<()> {
             });
         }
         pb.inc(1);
-        ControlFlow::Continue(())
-    })?;
+    };
+    let (user_rows, item_rows) = (Some(users.rows.clone()), Some(items.rows.clone()));
+    let fit_start = Instant::now();
+    let (fitted, validation) = match &a.validation {
+        Some(vpath) => {
+            let mut vusers = data.users().clone();
+            let (triplets, dropped) = read_aligned(vpath, &opts, &mut vusers, data.items(), false)?;
+            if dropped > 0 && !quiet {
+                eprintln!(
+                    "note: {}: {dropped} lines name users or items not in the input and are ignored",
+                    vpath.display()
+                );
+            }
+            let valid = assemble(data.users(), data.items(), triplets).map_err(|e| match e {
+                ials::Error::EmptyMatrix => anyhow::anyhow!(
+                    "{}: no validation pair names a user and an item of the input",
+                    vpath.display()
+                ),
+                e => e.into(),
+            })?;
+            let (fitted, stop) = params.fit_validated(
+                &data,
+                user_rows,
+                item_rows,
+                &valid,
+                a.metric,
+                a.patience,
+                a.popularity_prior,
+                |p, v| {
+                    log(p.report, Some(v));
+                    ControlFlow::Continue(())
+                },
+            )?;
+            if !quiet {
+                pb.suspend(|| {
+                    eprintln!(
+                        "best epoch {} ({} {:.5}); the model keeps its towers",
+                        stop.best_iteration(),
+                        a.metric,
+                        stop.best_value()
+                    )
+                });
+            }
+            let report = serde_json::json!({
+                "file": vpath.display().to_string(),
+                "metric": a.metric.to_string(),
+                "patience": a.patience,
+                "best_iteration": stop.best_iteration(),
+                "best_value": stop.best_value(),
+                "history": stop.history().iter().map(|&(it, v)| serde_json::json!({"iteration": it, "value": v})).collect::<Vec<_>>(),
+            });
+            (fitted, report)
+        }
+        None => {
+            let fitted = params.fit_with(&data, user_rows, item_rows, |p| {
+                log(p.report, None);
+                ControlFlow::Continue(())
+            })?;
+            (fitted, serde_json::Value::Null)
+        }
+    };
     pb.finish_and_clear();
-    let model = fitted.to_model(&data)?;
+    let fit_seconds = fit_start.elapsed().as_secs_f64();
+    let model = fitted.to_model_with_ids(&data, &users.ids, &items.ids)?;
     let settings = serde_json::to_vec_pretty(&serde_json::json!({
         "twotower": fitted.params(),
         "epochs": fitted.history(),
+        "user_features": a.user_features.as_ref().map(|p| p.display().to_string()),
+        "item_features": a.item_features.as_ref().map(|p| p.display().to_string()),
+        "user_ids": !a.no_user_ids,
+        "item_ids": !a.no_item_ids,
+        "cold_users": users.n_cold(),
+        "cold_items": items.n_cold(),
     }))?;
     let t = Instant::now();
     model.save_with(&a.output, &[Extra::bytes("twotower.json", settings)])?;
@@ -185,6 +316,10 @@ pub fn run(a: Args) -> Result<()> {
             "nnz": data.nnz(),
             "params": fitted.params(),
             "epochs": fitted.history(),
+            "cold_users": users.n_cold(),
+            "cold_items": items.n_cold(),
+            "validation": validation,
+            "fit_seconds": fit_seconds,
         }))?;
         common::write_output(path, |w| {
             w.write_all(&report)?;
@@ -194,5 +329,193 @@ pub fn run(a: Args) -> Result<()> {
     if !a.quiet {
         eprintln!("saved {}", a.output.display());
     }
+    Ok(())
+}
+
+/// `ials tune --kind twotower`: the fixed settings of the searched towers.
+#[derive(clap::Args, Debug, Default)]
+pub struct TuneArgs {
+    /// twotower: the loss (softmax, mixed, mse-gramian).
+    #[arg(long)]
+    loss: Option<Loss>,
+    /// twotower: logQ correction (none, exact, streaming).
+    #[arg(long)]
+    logq: Option<LogQ>,
+    /// twotower: uniform negatives a batch (loss mixed).
+    #[arg(long)]
+    negatives: Option<usize>,
+    /// twotower: pairs a step (default 1024).
+    #[arg(long)]
+    batch_size: Option<usize>,
+    /// twotower: output size k (default 64).
+    #[arg(long)]
+    factors: Option<usize>,
+    /// twotower: hidden ReLU layer sizes.
+    #[arg(long, value_delimiter = ',')]
+    hidden: Vec<usize>,
+    /// twotower: adagrad or adam.
+    #[arg(long)]
+    optimizer: Option<Optimizer>,
+    /// twotower: most epochs a trial (early stopping ends most sooner).
+    #[arg(long, default_value_t = 40)]
+    max_epochs: usize,
+    /// twotower: early-stopping patience in epochs.
+    #[arg(long, default_value_t = 3)]
+    patience: usize,
+    /// twotower: also search the serving prior β (rank by score + β log P(i))
+    /// over these values, e.g. 0.25,0.5,0.75,1.
+    #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
+    priors: Vec<f32>,
+    /// twotower: item features, as `ials twotower --item-features`.
+    #[arg(long, value_name = "FILE")]
+    item_features: Option<PathBuf>,
+    /// twotower: user features, as `ials twotower --user-features`.
+    #[arg(long, value_name = "FILE")]
+    user_features: Option<PathBuf>,
+}
+
+/// The settings `ials tune` shares with `--kind twotower`.
+pub struct TuneCommon<'a> {
+    pub input: &'a std::path::Path,
+    pub output: &'a std::path::Path,
+    pub metric: Metric,
+    pub budget: f64,
+    pub max_trials: Option<usize>,
+    pub seed: u64,
+    pub header: bool,
+    pub threads: Option<usize>,
+    pub quiet: bool,
+}
+
+/// `ials tune --kind twotower`: search on a validation part of the input,
+/// refit the best, save the model with twotower.json and tune.json.
+pub fn tune(c: TuneCommon<'_>, a: &TuneArgs) -> Result<()> {
+    let mut b = TwoTowerParams::builder();
+    macro_rules! given {
+        ($($f:ident),*) => { $(if let Some(v) = a.$f { b = b.$f(v); })* };
+    }
+    given!(loss, logq, negatives, batch_size, factors, optimizer);
+    if !a.hidden.is_empty() {
+        b = b.hidden(a.hidden.clone());
+    }
+    if c.threads.is_some() {
+        b = b.threads(c.threads);
+    }
+    let base = b.check()?;
+    common::check_output_parent(c.output)?;
+    let opts = ials::data::read::ReadOptions {
+        header: c.header,
+        ..Default::default()
+    };
+    let data = read_interactions(c.input, &opts)?;
+    let side = |path: &Option<PathBuf>, name: &'static str| -> Result<Option<SideRows>> {
+        let Some(p) = path else { return Ok(None) };
+        let train = if name == "user" {
+            data.users()
+        } else {
+            data.items()
+        };
+        let f = Features::read_csv(p, name)?;
+        Ok(Some(SideRows::build(train, Some(&f), true, name)?))
+    };
+    let users = side(&a.user_features, "user")?;
+    let items = side(&a.item_features, "item")?;
+    let cfg = ials::neural::TowerTuneConfig {
+        metric: c.metric,
+        budget_seconds: c.budget,
+        max_trials: c.max_trials,
+        seed: c.seed,
+        max_epochs: a.max_epochs,
+        patience: a.patience,
+        priors: if a.priors.is_empty() {
+            vec![0.0]
+        } else {
+            a.priors.clone()
+        },
+        ..Default::default()
+    };
+    let quiet = c.quiet;
+    if !quiet {
+        println!(
+            "{:>5} {:>9} {:>6} {:>8} {:>9} {:>6} {:>6} {:>9} {:>7}  curve",
+            "trial",
+            "lr",
+            "tau",
+            "alpha0",
+            "lambda",
+            "prior",
+            "epochs",
+            c.metric.to_string(),
+            "seconds"
+        );
+    }
+    let result =
+        ials::neural::tune_towers(&data, &base, users.as_ref(), items.as_ref(), &cfg, |t| {
+            if quiet {
+                return;
+            }
+            let p = &t.params;
+            let curve: Vec<String> = t.curve.iter().map(|v| format!("{v:.3}")).collect();
+            println!(
+                "{:>5} {:>9.4} {:>6} {:>8.4} {:>9.2e} {:>6.2} {:>6} {:>9.4} {:>7.2}  {}",
+                t.id,
+                p.learning_rate(),
+                if p.normalize() {
+                    format!("{:.3}", p.temperature())
+                } else {
+                    "-".into()
+                },
+                p.unobserved_weight(),
+                p.regularization(),
+                t.prior,
+                p.epochs(),
+                t.value,
+                t.seconds,
+                curve.join(" ")
+            );
+        })?;
+    let ids = |s: &Option<SideRows>, train: &ials::IdMap| {
+        s.as_ref().map_or_else(|| train.clone(), |s| s.ids.clone())
+    };
+    let model = result.model.to_model_with_ids(
+        &data,
+        &ids(&users, data.users()),
+        &ids(&items, data.items()),
+    )?;
+    let settings = serde_json::to_vec_pretty(&serde_json::json!({
+        "twotower": result.best,
+        "epochs": result.model.history(),
+        "popularity_prior": result.best_prior,
+    }))?;
+    model.save_with(c.output, &[Extra::bytes("twotower.json", settings)])?;
+    let write_json = |name: &str, v: String| {
+        ials::io::write_atomic(&c.output.join(name), |w| w.write_all(v.as_bytes()))
+    };
+    write_json("trials.json", serde_json::to_string_pretty(&result.trials)?)?;
+    let summary = serde_json::json!({
+        "kind": "twotower",
+        "best_params": &result.best,
+        "popularity_prior": result.best_prior,
+        "best_value": result.trials.iter().map(|t| t.value).fold(f64::NEG_INFINITY, f64::max),
+        "metric": c.metric.to_string(),
+        "trials": result.trials.len(),
+        "seconds": result.seconds,
+        "budget_seconds": c.budget,
+    });
+    write_json("tune.json", serde_json::to_string_pretty(&summary)?)?;
+    if !quiet {
+        println!(
+            "{} trials in {:.1} s (budget {:.0} s)",
+            result.trials.len(),
+            result.seconds,
+            c.budget
+        );
+    }
+    println!(
+        "best: {} (serve with --popularity-prior {})",
+        serde_json::to_string(&result.best)?,
+        result.best_prior
+    );
+    println!("saved to {}", c.output.display());
     Ok(())
 }
