@@ -8,7 +8,7 @@ use ials::data::read::read_interactions;
 use ials::eval::io::{assemble, read_aligned};
 use ials::eval::*;
 use ials::io::npy::load_f32;
-use ials::{Factors, Params};
+use ials::{Factors, IdMap, Interactions, Params};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -91,7 +91,17 @@ fn binarize(t: &mut Vec<(u32, u32, f32)>, min: Option<f32>) {
     }
 }
 
-pub fn run(a: Args) -> Result<()> {
+/// The training, test and fold-in parts, read and indexed like the training
+/// data (values binarized at `--min-value`).
+struct EvalData {
+    users: IdMap,
+    items: IdMap,
+    train: Interactions,
+    test: Interactions,
+    fold: Option<Interactions>,
+}
+
+fn read_eval_data(a: &Args) -> Result<EvalData> {
     let opts = a.format.read_options()?;
     let train0 = read_interactions(&a.train, &opts)?;
     let mut users = train0.users().clone();
@@ -121,13 +131,30 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     let train = assemble(&users, &items, train_t)?;
+    let test = assemble(&users, &items, test_t)?;
+    let fold = fold_t.map(|t| assemble(&users, &items, t)).transpose()?;
+    Ok(EvalData {
+        users,
+        items,
+        train,
+        test,
+        fold,
+    })
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let EvalData {
+        users,
+        items,
+        train,
+        test,
+        fold,
+    } = read_eval_data(&a)?;
     let beta = ials::serve::prior::check_beta(a.popularity_prior)?;
     let log_prior =
         ials::serve::prior::log_popularity(&ials::serve::prior::item_counts(train.by_user()));
     let prior =
         |x: &Factors, y: &Factors| ials::serve::prior::with_prior_column(x, y, &log_prior, beta);
-    let test = assemble(&users, &items, test_t)?;
-    let fold = fold_t.map(|t| assemble(&users, &items, t)).transpose()?;
     let history = fold.as_ref().unwrap_or(&train);
     let mut ks: Vec<usize> = a.k.iter().map(|&k| k as usize).collect();
     ks.sort_unstable();
@@ -216,45 +243,7 @@ pub fn run(a: Args) -> Result<()> {
     if rows.is_empty() {
         bail!("nothing to evaluate: give --baseline, --model and/or --user-factors/--item-factors/--users/--items");
     }
-    if a.json {
-        let v: Vec<_> = rows
-            .iter()
-            .flat_map(|(n, ms)| {
-                ks.iter()
-                    .zip(ms)
-                    .map(move |(k, m)| serde_json::json!({"model": n, "k": k, "metrics": m}))
-            })
-            .collect();
-        println!("{}", serde_json::to_string_pretty(&v)?);
-    } else {
-        for (j, &k) in ks.iter().enumerate() {
-            if j > 0 {
-                println!();
-            }
-            println!(
-                "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>6}",
-                "model",
-                format!("recall@{k}"),
-                format!("ndcg@{k}"),
-                format!("prec@{k}"),
-                format!("map@{k}"),
-                format!("mrr@{k}"),
-                format!("hr@{k}"),
-                "auc",
-                "coverage",
-                "mean_pop",
-                "users"
-            );
-            for (n, ms) in &rows {
-                let m = &ms[j];
-                println!(
-                "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>7.4} {:>9.4} {:>9.1} {:>6}",
-                n, m.recall, m.ndcg, m.precision, m.map, m.mrr, m.hit_rate,
-                m.auc.unwrap_or(f64::NAN), m.coverage, m.mean_popularity, m.users
-            );
-            }
-        }
-    }
+    print_rows(a.json, &ks, &rows)?;
     Ok(())
 }
 
@@ -316,4 +305,48 @@ impl Embeddings {
         let scorer = FactorScorer::new(&x, &y).with_missing_items(&missing);
         Ok(evs.iter().map(|ev| ev.evaluate(&scorer)).collect())
     }
+}
+
+/// The metrics of every model at every cut-off: JSON, or one table a cut-off.
+fn print_rows(json: bool, ks: &[usize], rows: &[(String, Vec<RankingMetrics>)]) -> Result<()> {
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .flat_map(|(n, ms)| {
+                ks.iter()
+                    .zip(ms)
+                    .map(move |(k, m)| serde_json::json!({"model": n, "k": k, "metrics": m}))
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for (j, &k) in ks.iter().enumerate() {
+            if j > 0 {
+                println!();
+            }
+            println!(
+                "{:<12} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>7} {:>9} {:>9} {:>6}",
+                "model",
+                format!("recall@{k}"),
+                format!("ndcg@{k}"),
+                format!("prec@{k}"),
+                format!("map@{k}"),
+                format!("mrr@{k}"),
+                format!("hr@{k}"),
+                "auc",
+                "coverage",
+                "mean_pop",
+                "users"
+            );
+            for (n, ms) in rows {
+                let m = &ms[j];
+                println!(
+                "{:<12} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>9.4} {:>7.4} {:>9.4} {:>9.1} {:>6}",
+                n, m.recall, m.ndcg, m.precision, m.map, m.mrr, m.hit_rate,
+                m.auc.unwrap_or(f64::NAN), m.coverage, m.mean_popularity, m.users
+            );
+            }
+        }
+    }
+    Ok(())
 }
