@@ -8,7 +8,7 @@ out entirely, towers with tag features.
 
 usage: compare.py IALS_BIN DATASETS_DIR WORK_DIR OUT.jsonl
          [--datasets ml-100k,ml-latest-small,lastfm,citeulike-a] [--seeds 1,2,3]
-         [--budget 15] [--budget-large 25] [--threads 2] [--no-cold]
+         [--budget 15] [--budget-large 25] [--threads 2] [--no-cold | --cold-only]
 Needs numpy (the official scorer ../shared/peers/evaluate.py is run with the
 same interpreter). WORK_DIR gets the prepared data, splits and models; one
 JSON line per (dataset, seed, row) is appended to OUT.jsonl (rows already
@@ -210,7 +210,7 @@ def main():
             sd = os.path.join(work, d, f"s{s}")
             train, test = os.path.join(sd, "train.csv"), os.path.join(sd, "test.csv")
             for name, targs in ROWS:
-                if (d, s, name) in done:
+                if (d, s, name) in done or "--cold-only" in flags:
                     continue
                 mdir = os.path.join(work, "models", d, f"s{s}", name.replace(" ", "").replace("+", "_"))
                 t0 = time.time()
@@ -297,7 +297,7 @@ def table(path):
     for d, name in order:
         rs = [r for r in rows if r["data"] == d and r["row"] == name]
         f = lambda k: np.array([r[k] for r in rs], float)
-        ms = lambda k, p=3: f"{f(k).mean():.{p}f} ± {f(k).std():.{p}f}"
+        ms = lambda k, p=3: f"{f(k).mean():.{p}f} ± {f(k).std():.{p}f}" if len(rs) > 1 else f"{f(k).mean():.{p}f}"
         betas = "/".join(f"{r['beta']:g}" for r in rs)
         print(f"| {d} | {name} | {ms('recall@20')} | {ms('ndcg@20')} | {f('coverage').mean():.3f} | {f('mean_pop').mean():.0f} | {f('fit_seconds').mean():.1f} | {f('iterations').mean():.0f} | {betas} | {len(rs)} |")
 
