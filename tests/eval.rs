@@ -432,6 +432,42 @@ fn tune_screens_out_poor_trials_after_min_iterations() {
 }
 
 #[test]
+fn tune_carries_lambda_across_k_while_k_gains_more_than_k_jump() {
+    use ials::eval::tune::{tune, TuneConfig};
+    let (train, _) = random_holdout(&synth(35), 0.2, 35).unwrap();
+    let run = |k_jump: f64| {
+        let cfg = TuneConfig {
+            budget_seconds: 1e6,
+            explore_trials: Some(3),
+            min_explore_trials: 3,
+            small_factors: 2,
+            max_factors: 8,
+            max_iterations: 4,
+            perturbations: 0,
+            k_jump,
+            seed: 35,
+            ..Default::default()
+        };
+        let base = Params::builder().threads(1).check().unwrap();
+        let t = tune(&train, &base, &cfg, |_| {}).unwrap();
+        let at = |k: usize| {
+            t.trials
+                .iter()
+                .filter(|t| t.stage == 2 && t.params.factors() == k)
+                .count()
+        };
+        (at(4), at(8))
+    };
+    // Always skip (any gain is enough): one carried trial at k 4, the
+    // searches at the last k; never skip: λ and α0 searched at k 4 too.
+    let (skip4, skip8) = run(-1.0);
+    assert_eq!(skip4, 1);
+    assert!(skip8 >= 3);
+    let (full4, _) = run(f64::INFINITY);
+    assert!(full4 >= 3);
+}
+
+#[test]
 fn tune_stops_at_its_budget() {
     use ials::eval::tune::{tune, TuneConfig};
     let (train, _) = random_holdout(&synth(32), 0.2, 32).unwrap();
