@@ -28,8 +28,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::{Interactions, RowView};
 use crate::error::{Error, Result};
-use crate::eval::scorer::{ScoreScratch, Scorer};
-use crate::serve::topk::top_k;
+use crate::eval::scorer::{FactorScorer, ScoreScratch, Scorer};
+use crate::serve::topk::{top_k, top_k_all};
 
 /// Recall@K = hits in the top K / min(K, |test|). `test` must be sorted.
 pub fn recall_at_k(ranked: &[u32], test: &[u32], k: usize) -> f64 {
@@ -371,26 +371,27 @@ impl<'a> Evaluator<'a> {
     }
 
     /// Evaluate a scorer.
+    ///
+    /// A [`FactorScorer`] (plain `x_u · y_i`) is ranked for all users at once
+    /// by the blocked top-k kernel unless AUC is asked for (AUC needs every
+    /// score); anything else is scored user by user. Both rank the same way
+    /// (score descending, ties to the lower item index); the blocked kernel
+    /// never returns `-inf` scores (missing items), so such a list may be
+    /// shorter than K.
     pub fn evaluate<S: Scorer + ?Sized>(&self, scorer: &S) -> RankingMetrics {
         let n = self.history.n_items();
         let k = self.k;
-        let results: Vec<Option<(UserResult, Vec<u32>)>> = (0..self.test.n_users())
-            .into_par_iter()
-            .map_init(
-                || (vec![0.0f32; n], ScoreScratch::default(), Vec::new()),
-                |(buf, scratch, relevant), u| {
-                    let hist = self.history.user_row(u);
-                    let t = self.test.user_row(u).indices;
-                    relevant.clear();
-                    relevant.extend(t.iter().filter(|i| hist.indices.binary_search(i).is_err()));
-                    if relevant.is_empty() {
-                        return None;
-                    }
-                    scorer.score(u, hist, buf, scratch);
-                    Some(self.one_user(hist, relevant, buf, k))
-                },
-            )
-            .collect();
+        let results = match scorer.factor_scorer() {
+            Some(f)
+                if !self.auc
+                    && f.users().rows() >= self.test.n_users()
+                    && f.items().rows() >= n
+                    && f.users().k() == f.items().k() =>
+            {
+                self.ranked_blocked(f)
+            }
+            _ => self.ranked_per_user(scorer),
+        };
         let mut sum = UserResult::default();
         let (mut users, mut auc_users) = (0usize, 0usize);
         let mut auc_sum = 0.0;
@@ -430,6 +431,91 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// The items of `u`'s test row not in its history (sorted).
+    fn relevant_into(&self, u: usize, out: &mut Vec<u32>) {
+        let hist = self.history.user_row(u).indices;
+        out.clear();
+        out.extend(
+            self.test
+                .user_row(u)
+                .indices
+                .iter()
+                .filter(|i| hist.binary_search(i).is_err()),
+        );
+    }
+
+    /// Per-user results by filling every item's score and selecting the top K.
+    fn ranked_per_user<S: Scorer + ?Sized>(
+        &self,
+        scorer: &S,
+    ) -> Vec<Option<(UserResult, Vec<u32>)>> {
+        let n = self.history.n_items();
+        let k = self.k;
+        (0..self.test.n_users())
+            .into_par_iter()
+            .map_init(
+                || (vec![0.0f32; n], ScoreScratch::default(), Vec::new()),
+                |(buf, scratch, relevant), u| {
+                    self.relevant_into(u, relevant);
+                    if relevant.is_empty() {
+                        return None;
+                    }
+                    let hist = self.history.user_row(u);
+                    scorer.score(u, hist, buf, scratch);
+                    Some(self.one_user(hist, relevant, buf, k))
+                },
+            )
+            .collect()
+    }
+
+    /// Per-user results from the blocked top-k kernel over the users with
+    /// test items (history items excluded, missing items never ranked).
+    fn ranked_blocked(&self, f: &FactorScorer<'_>) -> Vec<Option<(UserResult, Vec<u32>)>> {
+        let mut relevant = Vec::new();
+        let users: Vec<u32> = (0..self.test.n_users())
+            .filter(|&u| {
+                self.relevant_into(u, &mut relevant);
+                !relevant.is_empty()
+            })
+            .map(|u| u as u32)
+            .collect();
+        let mut out: Vec<Option<(UserResult, Vec<u32>)>> = vec![None; self.test.n_users()];
+        if users.is_empty() {
+            return out;
+        }
+        let queries = f.users().gather(&users);
+        let items = f.items();
+        let n = self.history.n_items();
+        let allowed = f.missing_items().map(|m| {
+            (0..n as u32)
+                .filter(|&i| !m.get(i as usize).copied().unwrap_or(false))
+                .collect::<Vec<u32>>()
+        });
+        let (allowed, targets) = match allowed {
+            Some(a) => (Some(a), items),
+            None if items.rows() > n => ((Some((0..n as u32).collect())), items),
+            None => (None, items),
+        };
+        let k = self.k;
+        let excluded = |q: usize, t: u32| {
+            self.history
+                .user_row(users[q] as usize)
+                .indices
+                .binary_search(&t)
+                .is_ok()
+        };
+        let done: std::result::Result<(), std::convert::Infallible> =
+            top_k_all(&queries, targets, allowed, k, excluded, |q, list| {
+                let u = users[q] as usize;
+                self.relevant_into(u, &mut relevant);
+                let ranked: Vec<u32> = list.iter().map(|&(i, _)| i).collect();
+                out[u] = Some((user_result(&ranked, &relevant, k, None), ranked));
+                Ok(())
+            });
+        let Ok(()) = done;
+        out
+    }
+
     /// Evaluate a closure `score(u, out)` that ignores the history.
     pub fn evaluate_fn<F>(&self, score: F) -> RankingMetrics
     where
@@ -458,16 +544,20 @@ impl<'a> Evaluator<'a> {
             None
         };
         let ranked: Vec<u32> = top_k(scored, k).into_iter().map(|(i, _)| i).collect();
-        let r = UserResult {
-            recall: recall_at_k(&ranked, relevant, k),
-            ndcg: ndcg_at_k(&ranked, relevant, k),
-            precision: precision_at_k(&ranked, relevant, k),
-            ap: average_precision_at_k(&ranked, relevant, k),
-            rr: reciprocal_rank_at_k(&ranked, relevant, k),
-            hit: hit_rate_at_k(&ranked, relevant, k),
-            auc: auc_value,
-        };
-        (r, ranked)
+        (user_result(&ranked, relevant, k, auc_value), ranked)
+    }
+}
+
+/// The metrics of one user from its ranked list and sorted relevant items.
+fn user_result(ranked: &[u32], relevant: &[u32], k: usize, auc: Option<f64>) -> UserResult {
+    UserResult {
+        recall: recall_at_k(ranked, relevant, k),
+        ndcg: ndcg_at_k(ranked, relevant, k),
+        precision: precision_at_k(ranked, relevant, k),
+        ap: average_precision_at_k(ranked, relevant, k),
+        rr: reciprocal_rank_at_k(ranked, relevant, k),
+        hit: hit_rate_at_k(ranked, relevant, k),
+        auc,
     }
 }
 

@@ -26,7 +26,7 @@ pub struct Args {
     /// with s, m or h (`90s`, `3m`, `1h`).
     #[arg(long, default_value = "3m", value_parser = parse_duration)]
     budget: f64,
-    /// Most random trials of the small-k stage (default: 30% of the budget
+    /// Most random trials of the small-k stage (default: 20% of the budget
     /// decides).
     #[arg(long)]
     trials: Option<usize>,
