@@ -282,7 +282,11 @@ impl Search<'_> {
 
     fn run(&mut self, c: &Cand, stage: u8) -> Result<f64> {
         let t0 = Instant::now();
-        let mut b = c.p.to_builder().iterations(self.cfg.max_iterations);
+        // Trials are judged on validation, not the loss: skip its pass.
+        let mut b =
+            c.p.to_builder()
+                .iterations(self.cfg.max_iterations)
+                .track_loss(false);
         if let Some(init) = self.cfg.init {
             b = b.init(init);
         }
@@ -316,7 +320,8 @@ impl Search<'_> {
             id: self.trials.len(),
             stage,
             binary: c.binary,
-            params: model.params().clone(),
+            // The setting, as a fit of it (and the refit) runs: with its loss.
+            params: model.params().to_builder().track_loss(true).check()?,
             value: stop.best_value(),
             curve: stop.history().iter().map(|h| h.1).collect(),
             seconds,
