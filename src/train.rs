@@ -32,7 +32,7 @@ use crate::data::{IdMap, Interactions, RowView, SparseMatrix};
 use crate::error::{Error, Result};
 use crate::factors::Factors;
 use crate::gramian::Gramian;
-use crate::linalg::dot;
+use crate::linalg::{dot, prefetch, PREFETCH_AHEAD};
 use crate::model::{Model, Side};
 use crate::params::Params;
 pub use crate::report::{IterationReport, LossParts, Progress};
@@ -277,7 +277,13 @@ impl Lambdas {
 /// rows of either side it gives the same totals.
 pub fn row_loss(wt: Weighting, x: &[f32], row: RowView<'_>, fixed: &Factors) -> [f64; 2] {
     let mut acc = [0.0f64; 2];
-    for (&j, &r) in row.indices.iter().zip(row.values) {
+    let k = fixed.k();
+    for (t, (&j, &r)) in row.indices.iter().zip(row.values).enumerate() {
+        // The fixed rows are scattered (users of a popular item): ask for
+        // the rows ahead, as the solvers' gathers do.
+        if let Some(&ahead) = row.indices.get(t + PREFETCH_AHEAD) {
+            prefetch(fixed.as_slice(), ahead as usize * k, k);
+        }
         let yhat = dot(x, fixed.row(j as usize)) as f64;
         let (c, p) = wt.weight(r);
         let d = p as f64 - yhat;

@@ -75,6 +75,9 @@ pub struct Args {
     /// s = 0.01): `--init uniform --init-std s` of `ials fit`.
     #[arg(long)]
     init_uniform: Option<f32>,
+    /// Skip the loss after each iteration (`ials fit --no-loss`).
+    #[arg(long)]
+    no_loss: bool,
     /// Also report our loss of factors saved by `implicit_run.py` (a
     /// directory with U.npy and V.npy, float32), on the same data and objective.
     #[arg(long)]
@@ -197,6 +200,7 @@ fn bench_params(a: &Args) -> Result<Params> {
         .solver(a.solver)
         .cg_steps(a.cg_steps)
         .threads(a.threads)
+        .track_loss(!a.no_loss)
         .seed(a.seed);
     if let Some(b) = a.block_size {
         builder = builder.block_size(b);
