@@ -468,14 +468,9 @@ impl Trainer for Ials<'_> {
         let h = Gramian::of(&self.x);
         let pb = self.problem(&self.x, &h);
         let items = &self.lambdas.items;
-        let mut item_losses = vec![
-            [0.0f64; 3];
-            if params.track_loss() {
-                self.y.rows()
-            } else {
-                0
-            }
-        ];
+        let mut item_losses = params
+            .track_loss()
+            .then(|| vec![[0.0f64; 3]; self.y.rows()]);
         half_sweep(
             params,
             &pb,
@@ -483,11 +478,11 @@ impl Trainer for Ials<'_> {
             items,
             &mut self.y,
             ("item", iteration),
-            params.track_loss().then_some(&mut item_losses[..]),
+            item_losses.as_deref_mut(),
         )?;
         self.g = Gramian::of(&self.y);
         self.h = Some(h);
-        self.item_losses = params.track_loss().then_some(item_losses);
+        self.item_losses = item_losses;
         Ok(())
     }
 

@@ -277,3 +277,30 @@ pub fn print_loss_row(r: &ials::IterationReport) {
         r.seconds
     );
 }
+
+/// A validation file (`--validation`) indexed like `data`: pairs naming users
+/// or items not in the input are dropped (with a note unless `quiet`); none
+/// left is an error naming the file.
+pub fn read_validation(
+    path: &std::path::Path,
+    opts: &ials::data::read::ReadOptions,
+    data: &ials::Interactions,
+    quiet: bool,
+) -> anyhow::Result<ials::Interactions> {
+    let mut users = data.users().clone();
+    let (triplets, dropped) =
+        ials::eval::io::read_aligned(path, opts, &mut users, data.items(), false)?;
+    if dropped > 0 && !quiet {
+        eprintln!(
+            "note: {}: {dropped} lines name users or items not in the input and are ignored",
+            path.display()
+        );
+    }
+    ials::eval::io::assemble(data.users(), data.items(), triplets).map_err(|e| match e {
+        ials::Error::EmptyMatrix => anyhow::anyhow!(
+            "{}: no validation pair names a user and an item of the input",
+            path.display()
+        ),
+        e => e.into(),
+    })
+}

@@ -7,7 +7,6 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use ials::data::read::{read_interactions, Columns, ReadOptions};
-use ials::eval::io::{assemble, read_aligned};
 use ials::eval::{EarlyStopping, Metric};
 use ials::towers::TowerModel;
 use ials::{Interactions, Model, Params, Progress};
@@ -208,21 +207,7 @@ fn fit_validated(
     log: &(dyn Fn(&Progress<'_>) + Sync),
 ) -> Result<(Model, serde_json::Value)> {
     let quiet = a.quiet;
-    let mut users = data.users().clone();
-    let (triplets, dropped) = read_aligned(vpath, opts, &mut users, data.items(), false)?;
-    if dropped > 0 && !quiet {
-        eprintln!(
-            "note: {}: {dropped} lines name users or items not in the input and are ignored",
-            vpath.display()
-        );
-    }
-    let valid = assemble(data.users(), data.items(), triplets).map_err(|e| match e {
-        ials::Error::EmptyMatrix => anyhow::anyhow!(
-            "{}: no validation pair names a user and an item of the input",
-            vpath.display()
-        ),
-        e => e.into(),
-    })?;
+    let valid = common::read_validation(vpath, opts, data, quiet)?;
     let metric = a.metric;
     let mut stop = EarlyStopping::new(data, &valid, metric, a.patience)?;
     let model = params.fit_with(data, |p| {

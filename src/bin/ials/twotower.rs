@@ -11,7 +11,6 @@ use std::time::Instant;
 
 use anyhow::Result;
 use ials::data::read::read_interactions;
-use ials::eval::io::{assemble, read_aligned};
 use ials::eval::Metric;
 use ials::io::model_dir::Extra;
 use ials::neural::{LogQ, Loss, Optimizer, Pooling, SideRows, TwoTowerParams};
@@ -233,21 +232,7 @@ pub fn run(a: Args) -> Result<()> {
     let fit_start = Instant::now();
     let (fitted, validation) = match &a.validation {
         Some(vpath) => {
-            let mut vusers = data.users().clone();
-            let (triplets, dropped) = read_aligned(vpath, &opts, &mut vusers, data.items(), false)?;
-            if dropped > 0 && !quiet {
-                eprintln!(
-                    "note: {}: {dropped} lines name users or items not in the input and are ignored",
-                    vpath.display()
-                );
-            }
-            let valid = assemble(data.users(), data.items(), triplets).map_err(|e| match e {
-                ials::Error::EmptyMatrix => anyhow::anyhow!(
-                    "{}: no validation pair names a user and an item of the input",
-                    vpath.display()
-                ),
-                e => e.into(),
-            })?;
+            let valid = common::read_validation(vpath, &opts, &data, quiet)?;
             let (fitted, stop) = params.fit_validated(
                 &data,
                 user_rows,
