@@ -1209,6 +1209,28 @@ fn twotower_saves_a_model_that_recommend_and_export_serve() {
         serde_json::from_slice(&fs::read(model.join("twotower.json")).unwrap()).unwrap();
     assert_eq!(settings["twotower"]["loss"], "mixed");
     assert_eq!(settings["twotower"]["hidden"], serde_json::json!([6]));
+    assert_eq!(settings["twotower"]["mask_user_items"], true);
+    // --no-mask-user-items reaches the trainer (and the saved settings).
+    let unmasked = dir.path().join("tt-unmasked");
+    let o = ials(&[
+        "twotower",
+        "--input",
+        s(&input),
+        "--output",
+        s(&unmasked),
+        "--factors",
+        "4",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--no-mask-user-items",
+        "--quiet",
+    ]);
+    ok(&o);
+    let settings: serde_json::Value =
+        serde_json::from_slice(&fs::read(unmasked.join("twotower.json")).unwrap()).unwrap();
+    assert_eq!(settings["twotower"]["mask_user_items"], false);
     let r: serde_json::Value = serde_json::from_slice(&fs::read(&report).unwrap()).unwrap();
     assert_eq!(r["epochs"].as_array().unwrap().len(), 3);
     let o = ials(&[

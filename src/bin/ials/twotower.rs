@@ -46,6 +46,11 @@ pub struct Args {
     /// L2-normalize both tower outputs.
     #[arg(long)]
     normalize: bool,
+    /// Do not mask the user's other training items among a batch's negatives
+    /// (only repeats of the positive item stay masked; what a plain PyTorch
+    /// in-batch softmax does).
+    #[arg(long)]
+    no_mask_user_items: bool,
     /// Hidden ReLU layer sizes, e.g. 256,128 (default none).
     #[arg(long, value_delimiter = ',')]
     hidden: Vec<usize>,
@@ -123,7 +128,9 @@ pub struct Args {
 impl Args {
     /// The checked settings: the given ones over the library's defaults.
     fn params(&self) -> ials::Result<TwoTowerParams> {
-        let mut b = TwoTowerParams::builder().normalize(self.normalize);
+        let mut b = TwoTowerParams::builder()
+            .normalize(self.normalize)
+            .mask_user_items(!self.no_mask_user_items);
         macro_rules! given {
             ($($f:ident),*) => { $(if let Some(v) = self.$f { b = b.$f(v); })* };
         }
