@@ -9,6 +9,7 @@ out entirely, towers with tag features.
 usage: compare.py IALS_BIN DATASETS_DIR WORK_DIR OUT.jsonl
          [--datasets ml-100k,ml-latest-small,lastfm,citeulike-a] [--seeds 1,2,3]
          [--budget 15] [--budget-large 25] [--threads 2] [--no-cold | --cold-only]
+         [--rows "iALS,softmax + logQ,..."] (default: every row; cold rows by their names too)
 Needs numpy (the official scorer ../shared/peers/evaluate.py is run with the
 same interpreter). WORK_DIR gets the prepared data, splits and models; one
 JSON line per (dataset, seed, row) is appended to OUT.jsonl (rows already
@@ -41,6 +42,8 @@ ROWS = [
     ("mixed + logQ", ["--kind", "twotower", "--loss", "mixed", "--negatives", "512", "--logq", "exact"]),
     ("mse-gramian", ["--kind", "twotower", "--loss", "mse-gramian"]),
 ]
+
+COLD_ROWS = ["cold: softmax + logQ, id + tags", "cold: mse-gramian, id + tags", "cold: iALS towers, id + tags"]
 
 
 def run(cmd, **kw):
@@ -172,7 +175,8 @@ def main():
     args = sys.argv[1:]
     if args and args[0] == "--table":
         return table(args[1])
-    opt = {"--datasets": "ml-100k,ml-latest-small,lastfm,citeulike-a", "--seeds": "1,2,3", "--budget": "15", "--budget-large": "25", "--threads": "2"}
+    opt = {"--datasets": "ml-100k,ml-latest-small,lastfm,citeulike-a", "--seeds": "1,2,3", "--budget": "15", "--budget-large": "25", "--threads": "2",
+           "--rows": ""}
     flags = set()
     pos = []
     i = 0
@@ -190,6 +194,11 @@ def main():
     names = opt["--datasets"].split(",")
     seeds = [int(s) for s in opt["--seeds"].split(",")]
     threads = opt["--threads"]
+    only = set(r.strip() for r in opt["--rows"].split(",") if r.strip())
+    unknown = only - {r for r, _ in ROWS} - set(COLD_ROWS)
+    if unknown:
+        sys.exit(f"--rows: unknown rows {sorted(unknown)}; rows: {[r for r, _ in ROWS] + COLD_ROWS}")
+    wanted = lambda row: not only or row in only
     prep(bin_, datasets_dir, work, names, seeds)
     done = set()
     if os.path.exists(out_path):
@@ -210,7 +219,7 @@ def main():
             sd = os.path.join(work, d, f"s{s}")
             train, test = os.path.join(sd, "train.csv"), os.path.join(sd, "test.csv")
             for name, targs in ROWS:
-                if (d, s, name) in done or "--cold-only" in flags:
+                if (d, s, name) in done or "--cold-only" in flags or not wanted(name):
                     continue
                 mdir = os.path.join(work, "models", d, f"s{s}", name.replace(" ", "").replace("+", "_"))
                 t0 = time.time()
@@ -259,11 +268,11 @@ def main():
                 cands = [int(x) for x in open(os.path.join(cd, "cold_items.txt")).read().split()]
                 tags = os.path.join(cd, "item_tags.csv")
                 for name, targs in [
-                    ("cold: softmax + logQ, id + tags", ["--kind", "twotower", "--loss", "softmax", "--logq", "exact", "--item-features", tags]),
-                    ("cold: mse-gramian, id + tags", ["--kind", "twotower", "--loss", "mse-gramian", "--item-features", tags]),
-                    ("cold: iALS towers, id + tags", None),
+                    (COLD_ROWS[0], ["--kind", "twotower", "--loss", "softmax", "--logq", "exact", "--item-features", tags]),
+                    (COLD_ROWS[1], ["--kind", "twotower", "--loss", "mse-gramian", "--item-features", tags]),
+                    (COLD_ROWS[2], None),
                 ]:
-                    if (d + "-cold", s, name) in done:
+                    if (d + "-cold", s, name) in done or not wanted(name):
                         continue
                     mdir = os.path.join(work, "models", "cold", f"s{s}", str(len(name)) + name.split(":")[1].strip().split(",")[0].replace(" ", "").replace("+", "_"))
                     t0 = time.time()
