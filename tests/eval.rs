@@ -450,21 +450,32 @@ fn tune_carries_lambda_across_k_while_k_gains_more_than_k_jump() {
         };
         let base = Params::builder().threads(1).check().unwrap();
         let t = tune(&train, &base, &cfg, |_| {}).unwrap();
-        let at = |k: usize| {
+        let at = |k: usize| -> Vec<(f32, f32)> {
             t.trials
                 .iter()
                 .filter(|t| t.stage == 2 && t.params.factors() == k)
-                .count()
+                .map(|t| (t.params.regularization(), t.params.unobserved_weight()))
+                .collect()
         };
         (at(4), at(8))
     };
-    // Always skip (any gain is enough): one carried trial at k 4, the
-    // searches at the last k; never skip: λ and α0 searched at k 4 too.
+    // Always carry (any gain is enough): at k 4 the carried trial, then only
+    // λ / 4 steps down (α0 unchanged, never up); the full searches at the
+    // last k. Never carry: λ both ways and α0 searched at k 4 too.
     let (skip4, skip8) = run(-1.0);
-    assert_eq!(skip4, 1);
-    assert!(skip8 >= 3);
+    assert!((2..=5).contains(&skip4.len()), "{skip4:?}");
+    let (l0, a0) = skip4[0];
+    for (i, &(l, a)) in skip4.iter().enumerate().skip(1) {
+        assert_eq!(a, a0, "{skip4:?}");
+        let want = l0 / 4f32.powi(i as i32);
+        assert!((l - want).abs() <= 1e-6 * want, "{skip4:?}");
+    }
+    assert!(skip8.len() >= 3);
     let (full4, _) = run(f64::INFINITY);
-    assert!(full4 >= 3);
+    assert!(full4.len() > skip4.len(), "{full4:?} vs {skip4:?}");
+    assert!(full4
+        .iter()
+        .any(|&(l, a)| l > full4[0].0 || a != full4[0].1));
 }
 
 #[test]
