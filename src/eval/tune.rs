@@ -32,9 +32,7 @@
 //!
 //! A trial is started only when its cost (the last trial's at that `k`, or
 //! the nearest smaller `k`'s scaled by `(k/k')^1.7`) plus the final refit
-//! fit in what is left of the budget; a started trial stops at its early
-//! stop or when the budget less the refit's share is used up, whichever
-//! comes first (keeping its best sweep so far). The
+//! fit in what is left of the budget; a started trial runs to its end. The
 //! best setting is then refitted on all of the input. Every trial records
 //! its validation curve (the metric after each sweep; early stopping with
 //! `patience`, never before `min_iterations`; from then on a trial below
@@ -231,10 +229,6 @@ fn same_setting(a: &Cand, b: &Cand) -> bool {
         && p.init() == q.init()
 }
 
-/// A refit's cost as a share of a trial's at the same `k`: 25 % more data
-/// but no validation (about half of a trial on CiteULike-a).
-const REFIT_SHARE: f64 = 0.75;
-
 struct Search<'a> {
     cfg: &'a TuneConfig,
     start: Instant,
@@ -266,7 +260,9 @@ impl Search<'_> {
 
     fn refit_estimate(&self) -> f64 {
         self.best()
-            .map_or(0.0, |t| self.estimate(t.params.factors()) * REFIT_SHARE)
+            // A refit has 25 % more data but no validation (about half
+            // of a trial on CiteULike-a).
+            .map_or(0.0, |t| self.estimate(t.params.factors()) * 0.75)
     }
 
     fn trials_left(&self) -> bool {
@@ -307,23 +303,11 @@ impl Search<'_> {
         let bar = self
             .best()
             .map_or(f64::NEG_INFINITY, |t| t.value * self.cfg.screen);
-        // The budget binds inside a trial too: at large k one trial can
-        // cost more than what is left (a k 512 trial on CiteULike-a ran 21
-        // sweeps, 146 s of a 180 s budget). It stops when the budget, less
-        // the refit of the best setting or of this one, is used up, keeping
-        // its best sweep so far.
-        let deadline = self.cfg.budget_seconds
-            - self
-                .refit_estimate()
-                .max(self.estimate(p.factors()) * REFIT_SHARE);
-        let start = self.start;
         let model = p.fit_with(fit, |pr| {
             let r = stop.observe(pr);
-            if start.elapsed().as_secs_f64() > deadline {
-                std::ops::ControlFlow::Break(())
             // The first sweeps of a curve can dip before it rises: no
             // early stop before `min_iterations`.
-            } else if pr.report.iteration < min_it {
+            if pr.report.iteration < min_it {
                 std::ops::ControlFlow::Continue(())
             } else if stop.best_value() < bar {
                 std::ops::ControlFlow::Break(())
