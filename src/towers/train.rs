@@ -4,10 +4,9 @@
 
 use std::ops::ControlFlow;
 
+use super::attr::{update_rotated, Rows};
 use super::features::Features;
-use super::icd::{
-    all_pair_weights, predictions, update_attr, update_id, update_ids, Ctx, IdWs, Scratch,
-};
+use super::icd::{all_pair_weights, predictions, update_id, update_ids, Ctx, IdWs};
 use super::model::TowerModel;
 use super::side::Side;
 use super::{Tower, TowerParams};
@@ -114,7 +113,7 @@ impl<'a> TowerTrainer<'a> {
     fn with_ctx<R>(
         &mut self,
         t: Tower,
-        f: impl FnOnce(&Ctx<'_>, &mut Side, &mut Factors, &mut [f32]) -> Result<R>,
+        f: impl FnOnce(&Ctx<'_>, &mut Side, &mut Factors, &mut Vec<f32>) -> Result<R>,
     ) -> Result<R> {
         let TowerTrainer {
             params,
@@ -153,16 +152,27 @@ impl<'a> TowerTrainer<'a> {
         f(&ctx, side, own, yhat)
     }
 
-    /// Update every feature row of tower `t` once: attributes in order, then
-    /// all id rows (in parallel).
+    /// Update every feature row of tower `t` once: the attributes one colour
+    /// class after another (the features of a class in parallel), then all
+    /// id rows (in parallel).
     pub fn half_sweep(&mut self, t: Tower) -> Result<()> {
         self.with_ctx(t, |ctx, side, own, yhat| {
-            let mut sc = Scratch::new(ctx.k);
-            for j in 0..side.names.len() {
-                update_attr(ctx, side, j, own, yhat, &mut sc)?;
+            if side.classes.is_empty() {
+                // Ids only: the plain iALS row solves (bit for bit).
+                update_ids(ctx, side, own, yhat)
+            } else {
+                // Embeddings from the new weights (the rotated ones were
+                // updated instead).
+                update_rotated(ctx, side, own, yhat, Rows::All).map(|()| side.embed_into(own))
             }
-            update_ids(ctx, side, own, yhat)
         })
+    }
+
+    /// The colour classes of tower `t`'s attribute features, in update order:
+    /// no two features of a class share a training entity, so a class is
+    /// updated in parallel.
+    pub fn colour_classes(&self, t: Tower) -> &[Vec<u32>] {
+        &self.side(t).classes
     }
 
     /// Exact update of one column (feature row) of tower `t`'s weights, with
@@ -180,7 +190,7 @@ impl<'a> TowerTrainer<'a> {
         self.with_ctx(t, |ctx, side, own, yhat| {
             let p = side.names.len();
             if col < p {
-                return update_attr(ctx, side, col, own, yhat, &mut Scratch::new(ctx.k));
+                return update_rotated(ctx, side, own, yhat, Rows::Attribute(col));
             }
             let u = col - p;
             if !side.has_id[u] {
