@@ -290,6 +290,19 @@ impl<'a> TowerTrainer<'a> {
         out
     }
 
+    /// Every entity of tower `t`: the training ones (indices as in the
+    /// interactions), then the cold ones (features only).
+    pub fn ids(&self, t: Tower) -> &crate::data::IdMap {
+        &self.side(t).ids
+    }
+
+    /// Current embeddings of every entity of tower `t` (training, then
+    /// cold: [`TowerTrainer::ids`]).
+    pub fn entity_factors(&self, t: Tower) -> Factors {
+        let s = self.side(t);
+        s.embeddings(s.ids.len())
+    }
+
     /// Current embeddings of the training users (`m x k`).
     pub fn user_factors(&self) -> Factors {
         self.users.embeddings(self.users.n_train)
@@ -326,6 +339,10 @@ impl Trainer for TowerTrainer<'_> {
 
     fn loss(&mut self) -> LossParts {
         TowerTrainer::loss(self)
+    }
+
+    fn tracks_loss(&self) -> bool {
+        self.params.track_loss()
     }
 
     fn factors(&self) -> (&Factors, &Factors) {
