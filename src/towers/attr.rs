@@ -177,6 +177,9 @@ struct AttrWs {
     b: Vec<f64>,
     /// Low-rank path: `V̂` (`n x k`), `C` (`n x n`), `V̂ᵀ b̂`.
     vhat: Vec<f32>,
+    /// `V̂ᵀ` (`k x n`) and the `f32` Gram matrix `V̂ V̂ᵀ` (lower, `n x n`).
+    vt: Vec<f32>,
+    c32: Vec<f32>,
     bhat: Vec<f32>,
     cap: Vec<f64>,
     t: Vec<f64>,
@@ -199,6 +202,8 @@ impl AttrWs {
             sx: vec![0.0; k],
             b: vec![0.0; k],
             vhat: Vec::new(),
+            vt: Vec::new(),
+            c32: Vec::new(),
             bhat: vec![0.0; k],
             cap: Vec::new(),
             t: Vec::new(),
@@ -454,15 +459,25 @@ fn solve_low_rank(
         }
         t += 1;
     }
-    // C = I + V̂ᵀV̂ (upper triangle), t = V̂ᵀ b̂.
+    // C = I + V̂ᵀV̂ (upper triangle), t = V̂ᵀ b̂. The Gram matrix of the n
+    // rows is one register-tiled rank-k update over the transposed rows.
+    ws.vt.resize(k * n, 0.0);
+    for a in 0..n {
+        for c in 0..k {
+            ws.vt[c * n + a] = ws.vhat[a * k + c];
+        }
+    }
+    ws.c32.clear();
+    ws.c32.resize(n * n, 0.0);
+    syrk_lower(&mut ws.c32, n, 0, n, &ws.vt, &ws.vt, n, k);
     ws.cap.clear();
     ws.cap.resize(n * n, 0.0);
     ws.t.clear();
     for a in 0..n {
-        let va = &ws.vhat[a * k..(a + 1) * k];
-        ws.t.push(dot(va, &ws.bhat) as f64);
+        ws.t.push(dot(&ws.vhat[a * k..(a + 1) * k], &ws.bhat) as f64);
+        // Row a of the upper triangle: column a of the lower one.
         for b in a..n {
-            ws.cap[a * n + b] = dot(va, &ws.vhat[b * k..(b + 1) * k]) as f64;
+            ws.cap[a * n + b] = ws.c32[b * n + a] as f64;
         }
         ws.cap[a * n + a] += 1.0;
     }

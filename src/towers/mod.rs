@@ -37,7 +37,8 @@
 //! data part reaches `n < k` distinct rows of the other side (rare
 //! features, and the id rows of entities with few interactions) is solved
 //! exactly through an `n x n` Woodbury system, `O(n² k + n³)` instead of
-//! `O(n k² + k³)`; the others form and factor the `k x k` system. Cost of a
+//! `O(n k² + k³)`; the others form and factor the `k x k` system. When one
+//! side has attributes, the id rows of both sides are solved this way. Cost of a
 //! half-sweep: `O(k³ + (p + n) k² + Σ_u nnz(f_u) |S_u| k + Σ_j min(n_j² k, n_j k² + k³))`.
 //!
 //! ## Which entities are trained, which are served cold

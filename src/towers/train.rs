@@ -156,9 +156,13 @@ impl<'a> TowerTrainer<'a> {
     /// class after another (the features of a class in parallel), then all
     /// id rows (in parallel).
     pub fn half_sweep(&mut self, t: Tower) -> Result<()> {
+        // Without any attribute the towers are plain iALS, bit for bit (the
+        // plain Cholesky row solves); otherwise both sides go through the
+        // eigenbasis, where an id row reaching fewer than k rows is a cheap
+        // Woodbury solve.
+        let plain = self.users.classes.is_empty() && self.items.classes.is_empty();
         self.with_ctx(t, |ctx, side, own, yhat| {
-            if side.classes.is_empty() {
-                // Ids only: the plain iALS row solves (bit for bit).
+            if plain {
                 update_ids(ctx, side, own, yhat)
             } else {
                 // Embeddings from the new weights (the rotated ones were

@@ -137,6 +137,8 @@ pub fn run(a: Args) -> Result<()> {
         }
         .into());
     }
+    // Before any search: a tune that cannot save is refused at once.
+    crate::common::check_output_parent(&a.output)?;
     if a.kind == "twotower" {
         if a.metric.cold {
             bail!(
