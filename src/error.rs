@@ -207,6 +207,13 @@ pub enum Error {
         /// The value given.
         value: String,
     },
+    /// A metric over held-out cold items without item features to embed
+    /// them (`ials tune --metric cold-recall@20` needs `--item-features`).
+    #[error("the cold-item metric {metric} needs item features (ials tune --item-features FILE): the held-out items are embedded from their features alone")]
+    ColdMetricWithoutItemFeatures {
+        /// The metric asked for.
+        metric: String,
+    },
     /// A tower with no feature at all: every embedding of that side would be 0.
     #[error(
         "the {side} tower has no features: give {side} features or turn {side} id features on"

@@ -1525,3 +1525,72 @@ fn twotower_features_validation_prior_and_tune() {
     fails_with(&o, "bad_items.csv: line 2");
     assert!(!bad.exists());
 }
+
+#[test]
+fn tune_with_item_features_writes_a_tower_model_and_checks_the_cold_metric() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = tiny(dir.path());
+    let feats = dir.path().join("items.csv");
+    let mut text = String::from("item,feature\n");
+    for i in 0..10 {
+        text.push_str(&format!("item{i},g{}\nitem{i},h{}\n", i % 2, i % 3));
+    }
+    text.push_str("fresh,g0\n");
+    fs::write(&feats, text).unwrap();
+    let tuned = dir.path().join("tuned");
+    let args = |metric: &'static str, features: bool| {
+        let mut a = vec![
+            "tune",
+            "--input",
+            s(&input),
+            "--output",
+            s(&tuned),
+            "--metric",
+            metric,
+            "--max-trials",
+            "2",
+            "--small-factors",
+            "4",
+            "--max-factors",
+            "4",
+            "--max-iterations",
+            "3",
+            "--threads",
+            "1",
+            "--quiet",
+        ];
+        if features {
+            a.extend(["--item-features", s(&feats)]);
+        }
+        a
+    };
+    // A cold-item metric needs item features: a typed error, nothing written.
+    let o = ials(&args("cold-recall@5", false));
+    fails_with(&o, "needs item features");
+    assert!(!tuned.exists());
+    let o = ials(&args("cold-recall@5", true));
+    ok(&o);
+    let t: serde_json::Value =
+        serde_json::from_slice(&fs::read(tuned.join("tune.json")).unwrap()).unwrap();
+    assert_eq!(t["metric"], "cold-recall@5");
+    assert!(t["tower_params"]["item_feature_reg"].is_number());
+    // The standard tower model directory: the item in the feature file
+    // only is served cold.
+    let o = ials(&["info", "--model", s(&tuned), "--verify"]);
+    ok(&o);
+    let q = dir.path().join("q.txt");
+    fs::write(&q, "fresh\n").unwrap();
+    let o = ials(&[
+        "similar",
+        "--model",
+        s(&tuned),
+        "--items",
+        s(&q),
+        "--k",
+        "3",
+        "--output",
+        "-",
+    ]);
+    ok(&o);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("fresh,"));
+}

@@ -288,10 +288,12 @@ fn id_only_towers_reproduce_plain_ials() {
 
 #[test]
 fn one_row_update_zeroes_the_brute_force_gradient_of_that_row() {
-    for seed in [1u64, 2, 3] {
-        println!("seed {seed}");
+    // k = 3: attribute rows mostly reach k or more rows (the dense k x k
+    // system); k = 16: all of them fewer (the Woodbury path).
+    for (seed, k) in [(1u64, 3usize), (2, 3), (3, 3), (4, 16), (5, 16)] {
+        println!("seed {seed}, k {k}");
         let (data, uf, itf) = tiny(seed);
-        let params = tiny_params(seed);
+        let params = tiny_params(seed).to_builder().factors(k).check().unwrap();
         let tp = TowerParams::default();
         let mut tr = TowerTrainer::new(&params, &tp, &data, Some(&uf), Some(&itf)).unwrap();
         tr.step().unwrap();
@@ -432,17 +434,114 @@ fn bit_identical_on_one_and_many_threads_and_loss_never_increases() {
             .unwrap()
     };
     let one = fit(1);
-    let three = fit(3);
-    let (m1, m3) = (one.to_model(), three.to_model());
-    assert_eq!(m1.user_factors(), m3.user_factors());
-    assert_eq!(m1.item_factors(), m3.item_factors());
     let losses = |m: &ials::towers::TowerModel| -> Vec<_> {
         m.loss_history().iter().map(|r| r.loss.unwrap()).collect()
     };
-    assert_eq!(losses(&one), losses(&three));
+    let m1 = one.to_model();
+    for threads in [2, 3] {
+        let other = fit(threads);
+        let m = other.to_model();
+        assert_eq!(m1.user_factors(), m.user_factors(), "{threads} threads");
+        assert_eq!(m1.item_factors(), m.item_factors(), "{threads} threads");
+        assert_eq!(losses(&one), losses(&other), "{threads} threads");
+    }
     let l = losses(&one);
     for w in l.windows(2) {
         assert!(w[1].total() <= w[0].total() * (1.0 + 1e-6), "{l:?}");
+    }
+}
+
+#[test]
+fn colour_classes_share_no_entity_and_cover_every_used_attribute() {
+    for seed in [21u64, 22] {
+        println!("seed {seed}");
+        let (data, uf, itf) = medium(seed);
+        let params = Params::builder().factors(4).seed(seed).check().unwrap();
+        let tp = TowerParams::default();
+        let tr = TowerTrainer::new(&params, &tp, &data, Some(&uf), Some(&itf)).unwrap();
+        for t in [Tower::User, Tower::Item] {
+            let design = tr.design(t);
+            let classes = tr.colour_classes(t);
+            let p = tr.n_columns(t)
+                - match t {
+                    Tower::User => data.n_users(),
+                    Tower::Item => data.n_items(),
+                };
+            let mut used: Vec<u32> = design
+                .iter()
+                .filter(|e| (e.1 as usize) < p)
+                .map(|e| e.1)
+                .collect();
+            used.sort_unstable();
+            used.dedup();
+            let mut coloured: Vec<u32> = classes.iter().flatten().copied().collect();
+            coloured.sort_unstable();
+            assert_eq!(coloured, used, "{t:?}: every used attribute exactly once");
+            for (c, class) in classes.iter().enumerate() {
+                let mut entities: Vec<u32> = design
+                    .iter()
+                    .filter(|e| class.contains(&e.1))
+                    .map(|e| e.0)
+                    .collect();
+                let n = entities.len();
+                entities.sort_unstable();
+                entities.dedup();
+                assert_eq!(entities.len(), n, "{t:?} class {c} shares an entity");
+            }
+            println!(
+                "{t:?}: {} attributes in {} classes",
+                used.len(),
+                classes.len()
+            );
+            assert!(classes.len() > 1);
+        }
+    }
+}
+
+#[test]
+fn a_half_sweep_equals_single_updates_in_colour_order() {
+    // The features of a class share no entity, so updating them together
+    // is updating them one after another; the ids come last.
+    let seed = 23;
+    println!("seed {seed}");
+    let (data, uf, itf) = medium(seed);
+    let params = Params::builder()
+        .factors(6)
+        .regularization(0.2)
+        .alpha(2.0)
+        .seed(seed)
+        .check()
+        .unwrap();
+    let tp = TowerParams::builder()
+        .item_feature_reg(0.5)
+        .check()
+        .unwrap();
+    let mut whole = TowerTrainer::new(&params, &tp, &data, Some(&uf), Some(&itf)).unwrap();
+    let mut single = TowerTrainer::new(&params, &tp, &data, Some(&uf), Some(&itf)).unwrap();
+    for t in [Tower::User, Tower::Item] {
+        whole.half_sweep(t).unwrap();
+        let classes = single.colour_classes(t).to_vec();
+        for &j in classes.iter().flatten() {
+            single.update_column(t, j as usize).unwrap();
+        }
+        let ids = match t {
+            Tower::User => data.n_users(),
+            Tower::Item => data.n_items(),
+        };
+        // Columns: the p attributes, then one id column per entity.
+        let p = single.n_columns(t) - ids;
+        for u in 0..ids {
+            single.update_column(t, p + u).unwrap();
+        }
+        let (a, b) = (whole.weights(t), single.weights(t));
+        let scale = a.as_slice().iter().fold(0f32, |m, v| m.max(v.abs()));
+        let diff = a
+            .as_slice()
+            .iter()
+            .zip(b.as_slice())
+            .fold(0f32, |m, (x, y)| m.max((x - y).abs()));
+        println!("{t:?}: max |diff| {diff:e}, max |weight| {scale}");
+        assert!(diff <= 1e-4 * scale, "{t:?}: {diff} vs {scale}");
     }
 }
 

@@ -331,6 +331,19 @@ impl Interactions {
         })
     }
 
+    /// Users and items with no pair at all (the history of an evaluation
+    /// over items no one has seen: cold items).
+    pub(crate) fn without_pairs(users: IdMap, items: IdMap) -> Self {
+        let by_user = csr_from_triplets(users.len(), items.len(), Vec::new());
+        let by_item = transpose(&by_user);
+        Interactions {
+            users,
+            items,
+            by_user,
+            by_item,
+        }
+    }
+
     /// Number of users (rows), including users with no interactions.
     pub fn n_users(&self) -> usize {
         self.users.len()

@@ -28,10 +28,66 @@ use crate::train::Progress;
 pub struct EarlyStopping<'a> {
     evaluator: Evaluator<'a>,
     metric: Metric,
-    patience: usize,
+    rule: Patience,
     best: Option<(usize, f64, Factors, Factors)>,
+}
+
+/// The rule of early stopping on a sequence of validation values: the best
+/// so far, and stop after `patience` values without improvement. Used by
+/// [`EarlyStopping`] and by the tune's tower trials (which judge a value
+/// computed from more than the training factors).
+#[derive(Clone, Debug)]
+pub struct Patience {
+    patience: usize,
+    best: Option<(usize, f64)>,
     since_best: usize,
     history: Vec<(usize, f64)>,
+}
+
+impl Patience {
+    /// Stop after `patience` (at least 1) values without improvement.
+    pub fn new(patience: usize) -> Self {
+        Patience {
+            patience: patience.max(1),
+            best: None,
+            since_best: 0,
+            history: Vec::new(),
+        }
+    }
+
+    /// Record `value` of `iteration`; whether it improved on the best, and
+    /// whether to stop.
+    pub fn observe(&mut self, iteration: usize, value: f64) -> (bool, ControlFlow<()>) {
+        self.history.push((iteration, value));
+        let improved = self.best.is_none_or(|b| value > b.1);
+        if improved {
+            self.best = Some((iteration, value));
+            self.since_best = 0;
+            (true, ControlFlow::Continue(()))
+        } else {
+            self.since_best += 1;
+            if self.since_best >= self.patience {
+                (false, ControlFlow::Break(()))
+            } else {
+                (false, ControlFlow::Continue(()))
+            }
+        }
+    }
+
+    /// `(iteration, value)` of every value seen.
+    pub fn history(&self) -> &[(usize, f64)] {
+        &self.history
+    }
+
+    /// The best iteration (0 before any).
+    pub fn best_iteration(&self) -> usize {
+        self.best.map_or(0, |b| b.0)
+    }
+
+    /// The best value (`-inf` before any).
+    pub fn best_value(&self) -> f64 {
+        self.best.map_or(f64::NEG_INFINITY, |b| b.1)
+    }
 }
 
 impl<'a> EarlyStopping<'a> {
@@ -46,10 +102,8 @@ impl<'a> EarlyStopping<'a> {
         Ok(EarlyStopping {
             evaluator: Evaluator::new(train, validation)?.for_metric(metric),
             metric,
-            patience: patience.max(1),
+            rule: Patience::new(patience),
             best: None,
-            since_best: 0,
-            history: Vec::new(),
         })
     }
 
@@ -59,25 +113,16 @@ impl<'a> EarlyStopping<'a> {
         let scorer = FactorScorer::new(p.user_factors, p.item_factors);
         let value = self.metric.value(&self.evaluator.evaluate(&scorer));
         let it = p.report.iteration;
-        self.history.push((it, value));
-        let improved = self.best.as_ref().is_none_or(|b| value > b.1);
+        let (improved, flow) = self.rule.observe(it, value);
         if improved {
             self.best = Some((it, value, p.user_factors.clone(), p.item_factors.clone()));
-            self.since_best = 0;
-            ControlFlow::Continue(())
-        } else {
-            self.since_best += 1;
-            if self.since_best >= self.patience {
-                ControlFlow::Break(())
-            } else {
-                ControlFlow::Continue(())
-            }
         }
+        flow
     }
 
     /// `(iteration, metric)` of every iteration seen.
     pub fn history(&self) -> &[(usize, f64)] {
-        &self.history
+        self.rule.history()
     }
 
     /// The best iteration (0 before any).

@@ -254,3 +254,128 @@ pub fn strong_generalization(data: &Interactions, cfg: &StrongConfig) -> Result<
         test,
     })
 }
+
+/// A validation split that holds out whole items: see [`cold_item_split`].
+#[derive(Clone, Debug)]
+pub struct ColdSplit {
+    /// The input without the cold items (they leave its item index space;
+    /// every user stays, with no interaction if all of theirs were cold).
+    pub rest: Interactions,
+    /// The cold items' pairs: the users of `rest` (same indices) against the
+    /// cold items, in their own index space (ids as in the input).
+    pub cold: Interactions,
+    /// `cold`'s users and items with no pair: the history of an evaluation
+    /// that ranks only the cold items ([`crate::eval::Evaluator`]).
+    pub cold_history: Interactions,
+}
+
+/// Hold out `round(fraction · n)` (at least 1) of the `n` items of `data`
+/// for which `has_features` is true, chosen at random (seeded), with all
+/// their interactions: they become cold items, to be embedded from their
+/// features alone. Errors when no item of `data` has features.
+pub fn cold_item_split(
+    data: &Interactions,
+    has_features: impl Fn(&str) -> bool,
+    fraction: f64,
+    seed: u64,
+) -> Result<ColdSplit> {
+    check_fraction(fraction)?;
+    let counts = {
+        let mut c = vec![0usize; data.n_items()];
+        for &i in data.by_user().indices() {
+            c[i as usize] += 1;
+        }
+        c
+    };
+    let mut candidates: Vec<u32> = (0..data.n_items() as u32)
+        .filter(|&i| counts[i as usize] > 0 && has_features(data.items().id(i)))
+        .collect();
+    if candidates.is_empty() {
+        return Err(Error::InvalidSetting {
+            name: "item-features",
+            requirement: "features of some items of the input (to hold out cold items)",
+            value: String::from("no input item has features"),
+        });
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x636f_6c64);
+    candidates.shuffle(&mut rng);
+    let n_cold = ((fraction * candidates.len() as f64).round() as usize).clamp(1, candidates.len());
+    let mut cold_index = vec![u32::MAX; data.n_items()];
+    let mut cold_ids: Vec<u32> = candidates[..n_cold].to_vec();
+    cold_ids.sort_unstable();
+    for (c, &i) in cold_ids.iter().enumerate() {
+        cold_index[i as usize] = c as u32;
+    }
+    let mut rest_index = vec![u32::MAX; data.n_items()];
+    let mut rest_names = Vec::new();
+    for i in 0..data.n_items() {
+        if cold_index[i] == u32::MAX {
+            rest_index[i] = rest_names.len() as u32;
+            rest_names.push(data.items().id(i as u32));
+        }
+    }
+    let (mut rest_t, mut cold_t) = (Vec::new(), Vec::new());
+    for u in 0..data.n_users() {
+        let row = crate::data::interactions::sparse_row(data.by_user(), u);
+        for (&i, &v) in row.indices.iter().zip(row.values) {
+            match cold_index[i as usize] {
+                u32::MAX => rest_t.push((u as u32, rest_index[i as usize], v)),
+                c => cold_t.push((u as u32, c, v)),
+            }
+        }
+    }
+    let negatives = data.has_negatives();
+    let rest_items = crate::data::IdMap::from_ids(rest_names, "item")?;
+    let cold_items =
+        crate::data::IdMap::from_ids(cold_ids.iter().map(|&i| data.items().id(i)), "item")?;
+    let (m, users) = (data.n_users(), data.users().clone());
+    let rest = Interactions::from_csr_with(
+        users.clone(),
+        rest_items.clone(),
+        csr_from_triplets(m, rest_items.len(), rest_t),
+        negatives,
+    )?;
+    let cold = Interactions::from_csr_with(
+        users.clone(),
+        cold_items.clone(),
+        csr_from_triplets(m, cold_items.len(), cold_t),
+        negatives,
+    )?;
+    Ok(ColdSplit {
+        rest,
+        cold,
+        cold_history: Interactions::without_pairs(users, cold_items),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SynthConfig;
+
+    #[test]
+    fn cold_items_leave_the_rest_with_all_their_pairs() {
+        let seed = 4;
+        println!("seed {seed}");
+        let data = SynthConfig::new(50, 40, 600, seed).interactions().unwrap();
+        // Items with an even id have features.
+        let has = |id: &str| id.parse::<u32>().is_ok_and(|i| i % 2 == 0);
+        let s = cold_item_split(&data, has, 0.25, seed).unwrap();
+        let cold: Vec<&String> = s.cold.items().ids().iter().collect();
+        assert!(!cold.is_empty());
+        for id in &cold {
+            assert!(has(id));
+            assert!(s.rest.items().get(id).is_none());
+        }
+        assert_eq!(s.rest.nnz() + s.cold.nnz(), data.nnz());
+        assert_eq!(s.rest.n_items() + s.cold.n_items(), data.n_items());
+        assert_eq!(s.cold_history.nnz(), 0);
+        assert_eq!(s.cold.users().ids(), data.users().ids());
+        let again = cold_item_split(&data, has, 0.25, seed).unwrap();
+        assert_eq!(again.cold.items().ids(), s.cold.items().ids());
+        assert!(matches!(
+            cold_item_split(&data, |_| false, 0.25, seed),
+            Err(Error::InvalidSetting { .. })
+        ));
+    }
+}

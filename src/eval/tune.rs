@@ -48,13 +48,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::confidence::ConfidenceKind;
 use crate::data::Interactions;
-use crate::error::Result;
-use crate::eval::early_stopping::EarlyStopping;
-use crate::eval::metrics::Metric;
-use crate::eval::split::random_holdout;
+use crate::error::{Error, Result};
+use crate::eval::early_stopping::{EarlyStopping, Patience};
+use crate::eval::metrics::{Evaluator, Metric};
+use crate::eval::scorer::FactorScorer;
+use crate::eval::split::{cold_item_split, random_holdout, ColdSplit};
 use crate::factors::Init;
 use crate::model::Model;
 use crate::params::{Params, SolverKind};
+use crate::towers::{Features, Tower, TowerModel, TowerParams, TowerTrainer};
 
 /// Settings of [`tune`].
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -144,6 +146,10 @@ pub struct Trial {
     pub binary: bool,
     /// The params (with `iterations` = the best iteration).
     pub params: Params,
+    /// Feature towers: `λ_F` of the attribute features (every side with
+    /// features), searched with the id `λ` (`params.regularization`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub feature_reg: Option<f32>,
     /// Best validation value.
     pub value: f64,
     /// Validation value after each sweep (the validation curve).
@@ -161,8 +167,11 @@ pub struct TuneResult {
     /// Whether the best setting uses binary values (the refit then saw every
     /// value as 1: `ials fit --columns 1,2` does the same).
     pub best_binary: bool,
-    /// The best params refitted on all of the input.
+    /// The best params refitted on all of the input (with feature towers:
+    /// the towers' plain model, cold entities after the training ones).
     pub model: Model,
+    /// Feature towers: the best tower settings and the refitted towers.
+    pub towers: Option<(TowerParams, TowerModel)>,
     /// Seconds of the whole search and refit.
     pub seconds: f64,
 }
@@ -215,11 +224,14 @@ fn binarized(data: &Interactions) -> Result<Interactions> {
 struct Cand {
     p: Params,
     binary: bool,
+    /// Feature towers: `λ_F` (`None`: plain iALS).
+    freg: Option<f32>,
 }
 
 fn same_setting(a: &Cand, b: &Cand) -> bool {
     let (p, q) = (&a.p, &b.p);
     a.binary == b.binary
+        && a.freg == b.freg
         && p.factors() == q.factors()
         && p.confidence() == q.confidence()
         && p.alpha() == q.alpha()
@@ -229,8 +241,103 @@ fn same_setting(a: &Cand, b: &Cand) -> bool {
         && p.init() == q.init()
 }
 
+/// Feature towers for [`tune_with_features`] (`ials tune --item-features
+/// F`): trials fit linear towers ([`crate::towers`]) instead of plain iALS,
+/// and the feature regularization `λ_F` (one value for every side with
+/// features) is searched with the id `λ`.
+#[derive(Clone, Copy, Debug)]
+pub struct FeatureTune<'a> {
+    /// User features.
+    pub user_features: Option<&'a Features>,
+    /// Item features.
+    pub item_features: Option<&'a Features>,
+    /// Judge trials by the metric over the held-out cold items only
+    /// (`cold-recall@20`): for each user with a cold validation item, rank
+    /// the cold items, embedded from their features alone. Needs item
+    /// features. Otherwise the metric is the warm one (the usual per-user
+    /// holdout over the other items).
+    pub cold_metric: bool,
+    /// Fraction of the input's items with features (and interactions) held
+    /// out whole for validation, all their interactions with them.
+    pub cold_fraction: f64,
+}
+
+impl<'a> FeatureTune<'a> {
+    /// Towers with these features, a warm metric, 20% cold items.
+    pub fn new(user_features: Option<&'a Features>, item_features: Option<&'a Features>) -> Self {
+        FeatureTune {
+            user_features,
+            item_features,
+            cold_metric: false,
+            cold_fraction: 0.2,
+        }
+    }
+
+    fn tower_params(&self, freg: Option<f32>) -> Result<TowerParams> {
+        let mut b = TowerParams::builder();
+        if let Some(f) = freg {
+            if self.user_features.is_some() {
+                b = b.user_feature_reg(f);
+            }
+            if self.item_features.is_some() {
+                b = b.item_feature_reg(f);
+            }
+        }
+        b.check()
+    }
+}
+
+/// The cold-item metric of a tower trial: the users' embeddings against the
+/// held-out cold items' (from their features alone), ranking only the cold
+/// items (a user's training items are all warm, so none is masked).
+pub(crate) struct ColdEval<'a> {
+    /// Rows of the cold items among the trainer's item entities.
+    rows: Vec<u32>,
+    evaluator: Evaluator<'a>,
+    metric: Metric,
+}
+
+impl<'a> ColdEval<'a> {
+    pub(crate) fn new(tr: &TowerTrainer<'_>, cs: &'a ColdSplit, metric: Metric) -> Result<Self> {
+        let ids = tr.ids(Tower::Item);
+        let rows = cs
+            .cold
+            .items()
+            .ids()
+            .iter()
+            .map(|i| {
+                ids.get(i).ok_or_else(|| Error::UnknownId {
+                    kind: "item (no features for a cold item)",
+                    id: i.clone(),
+                })
+            })
+            .collect::<Result<_>>()?;
+        Ok(ColdEval {
+            rows,
+            evaluator: Evaluator::new(&cs.cold_history, &cs.cold)?.for_metric(metric),
+            metric,
+        })
+    }
+
+    pub(crate) fn value(&self, tr: &TowerTrainer<'_>) -> f64 {
+        let y = tr.entity_factors(Tower::Item).gather(&self.rows);
+        let m = self
+            .evaluator
+            .evaluate(&FactorScorer::new(&tr.user_factors(), &y));
+        self.metric.value(&m)
+    }
+}
+
+/// The towers' part of a search.
+struct TowerSearch<'a> {
+    ft: FeatureTune<'a>,
+    /// The cold items (with item features).
+    cold: Option<ColdSplit>,
+}
+
 struct Search<'a> {
     cfg: &'a TuneConfig,
+    towers: Option<TowerSearch<'a>>,
     start: Instant,
     fit: Interactions,
     valid: Interactions,
@@ -282,6 +389,9 @@ impl Search<'_> {
     }
 
     fn run(&mut self, c: &Cand, stage: u8) -> Result<f64> {
+        if self.towers.is_some() {
+            return self.run_towers(c, stage);
+        }
         let t0 = Instant::now();
         // Trials are judged on validation, not the loss: skip its pass.
         let mut b =
@@ -323,17 +433,90 @@ impl Search<'_> {
             binary: c.binary,
             // The setting, as a fit of it (and the refit) runs: with its loss.
             params: model.params().to_builder().track_loss(true).check()?,
+            feature_reg: None,
             value: stop.best_value(),
             curve: stop.history().iter().map(|h| h.1).collect(),
             seconds,
         };
+        Ok(self.record(t))
+    }
+
+    fn record(&mut self, t: Trial) -> f64 {
         (self.on_trial)(&t);
-        let k = p.factors();
+        let k = t.params.factors();
         self.cost.retain(|c| c.0 != k);
-        self.cost.push((k, seconds));
+        self.cost.push((k, t.seconds));
         let v = t.value;
         self.trials.push(t);
-        Ok(v)
+        v
+    }
+
+    /// A trial of feature towers: the same sweeps, early stopping and
+    /// screening as [`Search::run`], judged on the cold items or the warm
+    /// validation part.
+    fn run_towers(&mut self, c: &Cand, stage: u8) -> Result<f64> {
+        let t0 = Instant::now();
+        let mut b =
+            c.p.to_builder()
+                .iterations(self.cfg.max_iterations)
+                .track_loss(false);
+        if let Some(init) = self.cfg.init {
+            b = b.init(init);
+        }
+        let p = b.check()?;
+        let ts = self.towers.as_ref().expect("invariant: a tower search");
+        let tp = ts.ft.tower_params(c.freg)?;
+        let fit = match (&self.fit_bin, c.binary) {
+            (Some(b), true) => b,
+            _ => &self.fit,
+        };
+        let bar = self
+            .best()
+            .map_or(f64::NEG_INFINITY, |t| t.value * self.cfg.screen);
+        let (cfg, valid, ft) = (self.cfg, &self.valid, ts.ft);
+        let cold = ts.cold.as_ref().filter(|_| ft.cold_metric);
+        let rule = crate::train::with_threads(p.threads(), || -> Result<Patience> {
+            let mut tr = TowerTrainer::new(&p, &tp, fit, ft.user_features, ft.item_features)?;
+            let warm = Evaluator::new(fit, valid)?.for_metric(cfg.metric);
+            let cold = match cold {
+                Some(cs) => Some(ColdEval::new(&tr, cs, cfg.metric)?),
+                None => None,
+            };
+            let mut rule = Patience::new(cfg.patience);
+            for it in 1..=p.iterations() {
+                tr.step()?;
+                let value = match &cold {
+                    Some(ce) => ce.value(&tr),
+                    None => {
+                        let m = warm
+                            .evaluate(&FactorScorer::new(&tr.user_factors(), &tr.item_factors()));
+                        cfg.metric.value(&m)
+                    }
+                };
+                let (_, flow) = rule.observe(it, value);
+                // As `run`: no stop before `min_iterations`, then screening
+                // and patience.
+                if it >= cfg.min_iterations && (rule.best_value() < bar || flow.is_break()) {
+                    break;
+                }
+            }
+            Ok(rule)
+        })?;
+        let t = Trial {
+            id: self.trials.len(),
+            stage,
+            binary: c.binary,
+            params: p
+                .to_builder()
+                .iterations(rule.best_iteration().max(1))
+                .track_loss(true)
+                .check()?,
+            feature_reg: c.freg,
+            value: rule.best_value(),
+            curve: rule.history().iter().map(|h| h.1).collect(),
+            seconds: t0.elapsed().as_secs_f64(),
+        };
+        Ok(self.record(t))
     }
 }
 
@@ -344,10 +527,77 @@ pub fn tune(
     input: &Interactions,
     base: &Params,
     cfg: &TuneConfig,
+    on_trial: impl FnMut(&Trial),
+) -> Result<TuneResult> {
+    search(input, base, cfg, None, on_trial)
+}
+
+/// [`tune`] for linear feature towers: the same stages, budget, early
+/// stopping and refit, with the feature regularization `λ_F` searched too
+/// (one more compass direction, and a `λ_F` walk after the `λ` walk at each
+/// `k`). With item features the validation split first holds out
+/// `cold_fraction` of the input's items with features, whole (all their
+/// interactions), then a per-user holdout of the rest as in [`tune`]; the
+/// metric is taken over the cold items ([`FeatureTune::cold_metric`]) or the
+/// warm part. Stage 1 adds one fixed setting with strong id and weak
+/// feature regularization (k 256 on CiteULike-a in
+/// `examples/citeulike_cold.rs`: `λ` 100, `λ_F` 3, `α` 5, `α0` 1, `ν` 0).
+/// The refit is [`TowerParams::fit`] on all of `input` with both feature
+/// sets ([`TuneResult::towers`]).
+pub fn tune_with_features(
+    input: &Interactions,
+    base: &Params,
+    cfg: &TuneConfig,
+    features: &FeatureTune<'_>,
+    on_trial: impl FnMut(&Trial),
+) -> Result<TuneResult> {
+    if features.cold_metric && features.item_features.is_none() {
+        return Err(Error::ColdMetricWithoutItemFeatures {
+            metric: format!("cold-{}", cfg.metric),
+        });
+    }
+    if features.user_features.is_none() && features.item_features.is_none() {
+        return Err(Error::InvalidSetting {
+            name: "item-features",
+            requirement: "given (or user-features) for a tower tune",
+            value: String::from("none"),
+        });
+    }
+    search(input, base, cfg, Some(features), on_trial)
+}
+
+fn search(
+    input: &Interactions,
+    base: &Params,
+    cfg: &TuneConfig,
+    features: Option<&FeatureTune<'_>>,
     mut on_trial: impl FnMut(&Trial),
 ) -> Result<TuneResult> {
     let start = Instant::now();
-    let (fit, valid) = random_holdout(input, cfg.validation_fraction, cfg.seed)?;
+    let (fit, valid, towers) = match features {
+        None => {
+            let (fit, valid) = random_holdout(input, cfg.validation_fraction, cfg.seed)?;
+            (fit, valid, None)
+        }
+        Some(ft) => {
+            let cold = match ft.item_features {
+                Some(f) => {
+                    let described = f.described();
+                    Some(cold_item_split(
+                        input,
+                        |id| described.contains(id),
+                        ft.cold_fraction,
+                        cfg.seed,
+                    )?)
+                }
+                None => None,
+            };
+            let rest = cold.as_ref().map_or(input, |c| &c.rest);
+            let (fit, valid) = random_holdout(rest, cfg.validation_fraction, cfg.seed)?;
+            (fit, valid, Some(TowerSearch { ft: *ft, cold }))
+        }
+    };
+    let is_towers = towers.is_some();
     let has_values = fit.by_user().data().iter().any(|&v| v != 1.0);
     let search_binary = cfg.search_binary.unwrap_or(has_values);
     let fit_bin = if search_binary {
@@ -360,6 +610,7 @@ pub fn tune(
     let mean_len = input.nnz() as f64 / input.n_users().max(1) as f64;
     let mut s = Search {
         cfg,
+        towers,
         start,
         fit,
         valid,
@@ -400,10 +651,12 @@ pub fn tune(
         Cand {
             p: rendle(0.1, Init::Normal)?,
             binary: false,
+            freg: None,
         },
         Cand {
             p: rendle(0.03, Init::Uniform)?,
             binary: false,
+            freg: None,
         },
         Cand {
             p: b0
@@ -415,6 +668,7 @@ pub fn tune(
                 .regularization(10.0)
                 .check()?,
             binary: false,
+            freg: None,
         },
     ];
     if search_binary {
@@ -426,6 +680,7 @@ pub fn tune(
             Cand {
                 p: rendle(0.1, Init::Normal)?,
                 binary: true,
+                freg: None,
             },
         );
         fixed.insert(
@@ -440,6 +695,7 @@ pub fn tune(
                     .regularization((10.0 / (mean_len + 0.1 * n)) as f32)
                     .check()?,
                 binary: false,
+                freg: None,
             },
         );
         fixed.insert(
@@ -447,9 +703,32 @@ pub fn tune(
             Cand {
                 p: rendle(0.03, Init::Uniform)?,
                 binary: true,
+                freg: None,
             },
         );
         fixed.truncate(3);
+    }
+    if is_towers {
+        // λ_F starts equal to λ (the default of an untuned tower fit); and
+        // one setting with strong id and weak feature regularization.
+        for c in fixed.iter_mut() {
+            c.freg = Some(c.p.regularization());
+        }
+        fixed.insert(
+            1.min(fixed.len()),
+            Cand {
+                p: b0
+                    .clone()
+                    .confidence(ConfidenceKind::Linear)
+                    .alpha(5.0)
+                    .unobserved_weight(1.0)
+                    .reg_exponent(0.0)
+                    .regularization(100.0)
+                    .check()?,
+                binary: false,
+                freg: Some(3.0),
+            },
+        );
     }
     let explore_budget = cfg.explore_share * cfg.budget_seconds;
     let mut explored = 0usize;
@@ -479,6 +758,7 @@ pub fn tune(
                 let c = Cand {
                     p: t.params.clone(),
                     binary: t.binary,
+                    freg: t.feature_reg,
                 };
                 queue = neighbours(&c, mean_len, n, search_binary)?;
                 queue.reverse();
@@ -493,7 +773,15 @@ pub fn tune(
             }
             match next {
                 Some(c) => c,
-                None => random_cand(&mut rng, &b0, mean_len, n, search_binary)?,
+                None => {
+                    let mut c = random_cand(&mut rng, &b0, mean_len, n, search_binary)?;
+                    if is_towers {
+                        // Feature λ at 1% to 100% of the id λ.
+                        c.freg =
+                            Some(c.p.regularization() * log_uniform(&mut rng, 0.01, 1.0) as f32);
+                    }
+                    c
+                }
             }
         };
         tried.push(c.clone());
@@ -517,6 +805,7 @@ pub fn tune(
             let c = Cand {
                 p: at_k(t.params.clone(), k)?,
                 binary: t.binary,
+                freg: t.feature_reg,
             };
             if !carry.iter().any(|d| same_setting(d, &c)) {
                 carry.push(c);
@@ -564,6 +853,7 @@ pub fn tune(
             Ok(Cand {
                 p: c.p.to_builder().regularization(l).check()?,
                 binary: c.binary,
+                freg: c.freg,
             })
         };
         let with_a0 = |c: &Cand, a0: f32| -> Result<Cand> {
@@ -577,6 +867,7 @@ pub fn tune(
                     .regularization((p.regularization() as f64 * ratio) as f32)
                     .check()?,
                 binary: c.binary,
+                freg: c.freg,
             })
         };
         for (step, max_moves) in [(4.0f32, 4usize)] {
@@ -611,6 +902,25 @@ pub fn tune(
             misses = 0;
             continue;
         }
+        // Towers: λ_F walked the same way.
+        if let Some((mut bv, mut bc)) = best_here.clone().filter(|b| b.1.freg.is_some()) {
+            for dir in [4.0f32, 0.25] {
+                let mut moved = false;
+                for _ in 0..4 {
+                    let c = Cand {
+                        freg: bc.freg.map(|f| f * dir),
+                        ..bc.clone()
+                    };
+                    match try_cand(&mut s, c.clone(), &mut best_here)? {
+                        Some(v) if v > bv * 1.002 => (bv, bc, moved) = (v, c, true),
+                        _ => break,
+                    }
+                }
+                if moved {
+                    break;
+                }
+            }
+        }
         if let Some((bv, bc)) = best_here.clone() {
             for f in [3.0f32, 1.0 / 3.0] {
                 let c = with_a0(&bc, bc.p.unobserved_weight() * f)?;
@@ -641,6 +951,7 @@ pub fn tune(
         .map(|t| Cand {
             p: t.params.clone(),
             binary: t.binary,
+            freg: t.feature_reg,
         })
         .collect();
     'refine: loop {
@@ -651,6 +962,7 @@ pub fn tune(
                 .iterations(cfg.max_iterations)
                 .check()?,
             binary: t.binary,
+            freg: t.feature_reg,
         };
         let k = t.params.factors();
         let mut nbs = neighbours(&c, mean_len, n, search_binary)?;
@@ -662,6 +974,7 @@ pub fn tune(
                 nbs.push(Cand {
                     p: at_k(c.p.clone(), k2)?,
                     binary: c.binary,
+                    freg: c.freg,
                 });
             }
         }
@@ -705,12 +1018,20 @@ pub fn tune(
         input.clone()
     };
     let best = best_t.params.clone();
-    let model = best.fit(&refit_data)?;
+    let (model, towers) = match features {
+        None => (best.fit(&refit_data)?, None),
+        Some(ft) => {
+            let tp = ft.tower_params(best_t.feature_reg)?;
+            let tm = tp.fit(&best, &refit_data, ft.user_features, ft.item_features)?;
+            (tm.to_model(), Some((tp, tm)))
+        }
+    };
     Ok(TuneResult {
         trials,
         best,
         best_binary: best_t.binary,
         model,
+        towers,
         seconds: start.elapsed().as_secs_f64(),
     })
 }
@@ -722,16 +1043,50 @@ fn keep_strength(p: &Params, a0: f32, nu: f32, mean_len: f64, n: f64) -> f32 {
     (p.regularization() as f64 * eff(p.unobserved_weight(), p.reg_exponent()) / eff(a0, nu)) as f32
 }
 
-/// Finer steps around `c`: `λ` ×/÷ √2, `α0` ×/÷ √3 (effective `λ` kept).
+/// `λ_F` of `c` rescaled as its `λ` went from `c.p.regularization()` to
+/// `new_l` (a move of `α0` or `ν` that keeps the effective strength: the
+/// feature `λ_F` is scaled by the same frequency power).
+fn freg_like(c: &Cand, new_l: f32) -> Option<f32> {
+    c.freg.map(|f| {
+        let old = c.p.regularization();
+        if old > 0.0 {
+            f * new_l / old
+        } else {
+            f
+        }
+    })
+}
+
+/// Feature-λ neighbours of `c` (towers only): `λ_F` times each factor.
+fn freg_steps(c: &Cand, factors: &[f32]) -> Vec<Cand> {
+    let Some(f) = c.freg else {
+        return Vec::new();
+    };
+    factors
+        .iter()
+        .map(|&x| Cand {
+            p: c.p.clone(),
+            binary: c.binary,
+            freg: Some(f * x),
+        })
+        .collect()
+}
+
+/// Finer steps around `c`: `λ` ×/÷ √2, `α0` ×/÷ √3 (effective `λ` kept),
+/// and with towers `λ_F` ×/÷ √2.
 fn fine_neighbours(c: &Cand, mean_len: f64, n: f64) -> Result<Vec<Cand>> {
     let p = &c.p;
-    let mut out = Vec::new();
+    let mut out = freg_steps(
+        c,
+        &[std::f32::consts::SQRT_2, std::f32::consts::FRAC_1_SQRT_2],
+    );
     for f in [std::f32::consts::SQRT_2, std::f32::consts::FRAC_1_SQRT_2] {
         out.push(Cand {
             p: p.to_builder()
                 .regularization(p.regularization() * f)
                 .check()?,
             binary: c.binary,
+            freg: c.freg,
         });
     }
     for f in [3f32.sqrt(), 1.0 / 3f32.sqrt()] {
@@ -743,19 +1098,23 @@ fn fine_neighbours(c: &Cand, mean_len: f64, n: f64) -> Result<Vec<Cand>> {
                 .regularization(l)
                 .check()?,
             binary: c.binary,
+            freg: freg_like(c, l),
         });
     }
     Ok(out)
 }
 
-/// `c` with `λ`, `α0` (effective `λ` kept) and `α` each multiplied by a
-/// random factor in `[1/1.6, 1.6]` (log-uniform).
+/// `c` with `λ`, `α0` (effective `λ` kept) and `α` (and with towers `λ_F`)
+/// each multiplied by a random factor in `[1/1.6, 1.6]` (log-uniform).
 fn perturbed(c: &Cand, rng: &mut ChaCha8Rng, mean_len: f64, n: f64) -> Result<Cand> {
     let p = &c.p;
     let mut f = || log_uniform(rng, 1.0 / 1.6, 1.6) as f32;
     let (fl, fa0, fa) = (f(), f(), f());
+    // The towers' extra draw comes last, so plain searches draw as before.
+    let ff = if c.freg.is_some() { f() } else { 1.0 };
     let a0 = (p.unobserved_weight() * fa0).min(10.0);
-    let l = keep_strength(p, a0, p.reg_exponent(), mean_len, n) * fl;
+    let l0 = keep_strength(p, a0, p.reg_exponent(), mean_len, n);
+    let l = l0 * fl;
     Ok(Cand {
         p: p.to_builder()
             .unobserved_weight(a0)
@@ -763,6 +1122,7 @@ fn perturbed(c: &Cand, rng: &mut ChaCha8Rng, mean_len: f64, n: f64) -> Result<Ca
             .alpha(p.alpha() * fa)
             .check()?,
         binary: c.binary,
+        freg: freg_like(c, l0).map(|v| v * ff),
     })
 }
 
@@ -770,11 +1130,18 @@ fn perturbed(c: &Cand, rng: &mut ChaCha8Rng, mean_len: f64, n: f64) -> Result<Ca
 fn neighbours(c: &Cand, mean_len: f64, n: f64, search_binary: bool) -> Result<Vec<Cand>> {
     let p = &c.p;
     let mut out = Vec::new();
+    // Moves of λ alone keep λ_F; moves of α0 or ν rescale both alike.
     let mut push = |b: crate::params::ParamsBuilder, binary: bool| -> Result<()> {
-        out.push(Cand {
-            p: b.check()?,
-            binary,
-        });
+        let q = b.check()?;
+        let freg = if q.regularization() == p.regularization()
+            || q.unobserved_weight() != p.unobserved_weight()
+            || q.reg_exponent() != p.reg_exponent()
+        {
+            freg_like(c, q.regularization())
+        } else {
+            c.freg
+        };
+        out.push(Cand { p: q, binary, freg });
         Ok(())
     };
     for f in [4.0f32, 0.25] {
@@ -826,6 +1193,9 @@ fn neighbours(c: &Cand, mean_len: f64, n: f64, search_binary: bool) -> Result<Ve
         };
         push(p.to_builder().confidence(conf), false)?;
     }
+    // With towers: λ_F ×/÷ 4 (after λ and α0), ×/÷ 2 last.
+    out.splice(4..4, freg_steps(c, &[4.0, 0.25]));
+    out.extend(freg_steps(c, &[2.0, 0.5]));
     Ok(out)
 }
 
@@ -866,5 +1236,171 @@ fn random_cand(
             .init(init)
             .check()?,
         binary,
+        freg: None,
     })
+}
+
+#[cfg(test)]
+mod tower_tests {
+    use super::*;
+    use crate::towers::Features;
+    use crate::InteractionsBuilder;
+
+    /// Planted: users and items in two groups; each item has its group's tag
+    /// and one of five noise tags; 10 items exist only in the features.
+    fn planted(seed: u64) -> (Interactions, Features) {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut b = InteractionsBuilder::new();
+        for u in 0..60u32 {
+            for _ in 0..12 {
+                let i = 2 * rng.random_range(0..40u32) + u % 2;
+                b.push(&format!("u{u}"), &format!("i{i}"), 1.0).unwrap();
+            }
+        }
+        let mut f = Features::builder("item");
+        for i in 0..80u32 {
+            f.push(&format!("i{i}"), &format!("g{}", i % 2), 1.0)
+                .unwrap();
+            let noise = rng.random_range(0..5u32);
+            f.push(&format!("i{i}"), &format!("n{noise}"), 0.5).unwrap();
+        }
+        for j in 0..10u32 {
+            f.push(&format!("new{j}"), &format!("g{}", j % 2), 1.0)
+                .unwrap();
+        }
+        (b.build().unwrap(), f.build())
+    }
+
+    fn cfg(seed: u64) -> TuneConfig {
+        TuneConfig {
+            budget_seconds: 1e6,
+            max_trials: Some(5),
+            explore_trials: Some(3),
+            small_factors: 4,
+            max_factors: 8,
+            max_iterations: 4,
+            min_iterations: 2,
+            seed,
+            ..TuneConfig::default()
+        }
+    }
+
+    #[test]
+    fn cold_metric_without_item_features_is_a_typed_error() {
+        let (data, itf) = planted(1);
+        let base = Params::builder().threads(1).check().unwrap();
+        let ft = FeatureTune {
+            cold_metric: true,
+            ..FeatureTune::new(Some(&itf), None)
+        };
+        let err = tune_with_features(&data, &base, &cfg(1), &ft, |_| {}).err();
+        assert!(
+            matches!(err, Some(Error::ColdMetricWithoutItemFeatures { ref metric }) if metric == "cold-recall@20"),
+            "{err:?}"
+        );
+        let none = FeatureTune::new(None, None);
+        let err = tune_with_features(&data, &base, &cfg(1), &none, |_| {}).err();
+        assert!(matches!(err, Some(Error::InvalidSetting { .. })), "{err:?}");
+    }
+
+    #[test]
+    fn cold_metric_ranks_only_the_cold_items() {
+        let seed = 3;
+        println!("seed {seed}");
+        let (data, itf) = planted(seed);
+        let described = itf.described();
+        let cs = cold_item_split(&data, |id| described.contains(id), 0.25, seed).unwrap();
+        let (fit, _) = random_holdout(&cs.rest, 0.2, seed).unwrap();
+        let params = Params::builder()
+            .factors(4)
+            .regularization(0.5)
+            .seed(seed)
+            .check()
+            .unwrap();
+        let tp = TowerParams::default();
+        let mut tr = TowerTrainer::new(&params, &tp, &fit, None, Some(&itf)).unwrap();
+        for _ in 0..3 {
+            tr.step().unwrap();
+        }
+        let k = 3;
+        let ce = ColdEval::new(&tr, &cs, Metric::recall(k)).unwrap();
+        let got = ce.value(&tr);
+        // Brute force: each user with a cold item ranks the cold items only.
+        let x = tr.user_factors();
+        let all = tr.entity_factors(Tower::Item);
+        let ids = tr.ids(Tower::Item);
+        let cold_rows: Vec<usize> = cs
+            .cold
+            .items()
+            .ids()
+            .iter()
+            .map(|i| ids.get(i).unwrap() as usize)
+            .collect();
+        assert!(
+            cold_rows.iter().all(|&r| r >= fit.n_items()),
+            "cold items are not training items"
+        );
+        let (mut sum, mut users) = (0.0, 0);
+        for u in 0..cs.cold.n_users() {
+            let test = crate::data::interactions::sparse_row(cs.cold.by_user(), u).indices;
+            if test.is_empty() {
+                continue;
+            }
+            let score = |c: usize| crate::linalg::dot(x.row(u), all.row(cold_rows[c]));
+            let mut order: Vec<usize> = (0..cold_rows.len()).collect();
+            order.sort_by(|&a, &b| score(b).total_cmp(&score(a)));
+            let hits = order[..k]
+                .iter()
+                .filter(|&&c| test.contains(&(c as u32)))
+                .count();
+            sum += hits as f64 / k.min(test.len()) as f64;
+            users += 1;
+        }
+        let want = sum / users as f64;
+        println!("cold recall@{k}: {got} (brute force {want}, {users} users)");
+        assert!(users > 0 && (got - want).abs() < 1e-9, "{got} vs {want}");
+    }
+
+    #[test]
+    fn tower_tune_fits_on_its_input_only_and_is_deterministic() {
+        let seed = 5;
+        println!("seed {seed}");
+        let (data, itf) = planted(seed);
+        let base = Params::builder().threads(2).check().unwrap();
+        let ft = FeatureTune {
+            cold_metric: true,
+            ..FeatureTune::new(None, Some(&itf))
+        };
+        let run = |threads: usize| {
+            let base = base.to_builder().threads(threads).check().unwrap();
+            tune_with_features(&data, &base, &cfg(seed), &ft, |_| {}).unwrap()
+        };
+        let a = run(1);
+        let b = run(2);
+        assert_eq!(a.trials.len(), b.trials.len());
+        for (s, t) in a.trials.iter().zip(&b.trials) {
+            assert_eq!(
+                (s.value, &s.curve, s.feature_reg),
+                (t.value, &t.curve, t.feature_reg)
+            );
+            assert!(s.feature_reg.is_some());
+        }
+        assert_eq!(a.model.user_factors(), b.model.user_factors());
+        assert_eq!(a.model.item_factors(), b.model.item_factors());
+        // The refit trains on exactly the input; items known only from the
+        // features are served cold.
+        let (tp, towers) = a.towers.as_ref().unwrap();
+        assert_eq!(
+            tp.item_feature_reg,
+            a.trials
+                .iter()
+                .max_by(|s, t| s.value.total_cmp(&t.value).then(t.id.cmp(&s.id)))
+                .unwrap()
+                .feature_reg
+        );
+        assert_eq!(towers.n_train(Tower::Item), data.n_items());
+        assert_eq!(towers.n_cold(Tower::Item), 10);
+        assert_eq!(a.model.train().nnz(), data.nnz());
+        assert!(a.model.items().get("new0").is_some());
+    }
 }

@@ -63,6 +63,14 @@ impl FeaturesBuilder {
 }
 
 impl Features {
+    /// The ids of the entities with at least one (non-zero) feature value.
+    pub fn described(&self) -> std::collections::HashSet<&str> {
+        self.triplets
+            .iter()
+            .map(|t| self.entities.id(t.0))
+            .collect()
+    }
+
     /// A builder for the features of `side` (`"user"` or `"item"`, used in
     /// error messages).
     pub fn builder(side: &'static str) -> FeaturesBuilder {

@@ -29,9 +29,17 @@
 //! ```
 //!
 //! Each step minimizes the objective exactly over `a_j`, so the loss never
-//! increases. A half-sweep costs `O(Σ_u nnz(f_u) |S_u| k² + p k³)`: with id
-//! features only it is exactly one half-sweep of plain iALS with the
-//! Cholesky solver (and gives the same factors).
+//! increases. With id features only a half-sweep is exactly one half-sweep
+//! of plain iALS with the Cholesky solver (and gives the same factors).
+//!
+//! With attributes, a half-sweep works in the eigenbasis of `G = Q Λ Qᵀ`
+//! (`src/towers/attr.rs`): there `α0 s G + λ I` is diagonal, and a row whose
+//! data part reaches `n < k` distinct rows of the other side (rare
+//! features, and the id rows of entities with few interactions) is solved
+//! exactly through an `n x n` Woodbury system, `O(n² k + n³)` instead of
+//! `O(n k² + k³)`; the others form and factor the `k x k` system. When one
+//! side has attributes, the id rows of both sides are solved this way. Cost of a
+//! half-sweep: `O(k³ + (p + n) k² + Σ_u nnz(f_u) |S_u| k + Σ_j min(n_j² k, n_j k² + k³))`.
 //!
 //! ## Which entities are trained, which are served cold
 //! The objective runs over the users and items of the [`Interactions`]
@@ -51,13 +59,18 @@
 //! `reg_include_unobserved` is false; ν = 0 gives a constant `λ_F`).
 //!
 //! ## Parallelisation
-//! Attribute rows are updated one after another (the first term of `M_j` is
-//! exact only when no other feature of the same users moves at the same
-//! time); the sums over a feature's entities run in parallel over fixed
-//! chunks added in a fixed order. Id rows never share an entity, so they are
-//! updated all in parallel after the attributes. Results are bit-identical
-//! whatever the number of threads. `Params::solver` is not used: every
-//! feature row is solved exactly.
+//! The update of `a_j` reads and writes only the embeddings of `j`'s
+//! entities and their pairs' predictions (the first term of `M_j` is exact
+//! only when no other feature of the same entities moves at the same time).
+//! So the attribute features are coloured once, when the tower is built
+//! (greedy, in feature order: no two features of a colour class share a
+//! training entity, [`TowerTrainer::colour_classes`]); a half-sweep updates
+//! the classes one after another in colour order and the features of a
+//! class in parallel, which gives exactly the sequential iCD result in that
+//! order. Id rows never share an entity: they are one more class, updated
+//! after the attributes. Every row's sums run in a fixed order on one
+//! thread, so results are bit-identical whatever the number of threads.
+//! `Params::solver` is not used: every feature row is solved exactly.
 //!
 //! ```
 //! use ials::towers::{Features, TowerParams};
@@ -83,6 +96,8 @@
 //! # Ok::<(), ials::Error>(())
 //! ```
 
+mod attr;
+mod colour;
 mod features;
 mod icd;
 mod model;

@@ -3,6 +3,7 @@
 
 use rayon::prelude::*;
 
+use super::colour::{classes_are_valid, colour_classes};
 use super::features::Features;
 use super::{Tower, TowerParams};
 use crate::data::interactions::{csr_from_triplets, sparse_row};
@@ -38,6 +39,9 @@ pub(crate) struct Side {
     pub(crate) id: Factors,
     pub(crate) attr_lambda: Vec<f32>,
     pub(crate) id_lambda: Vec<f32>,
+    /// Colour classes of the attribute features (no two features of a class
+    /// share a training entity), in update order.
+    pub(crate) classes: Vec<Vec<u32>>,
 }
 
 impl Side {
@@ -136,6 +140,12 @@ impl Side {
                 reg_f
             };
         }
+        let classes = colour_classes(&by_feature, &by_entity);
+        // The parallel attribute updates rely on it (attr.rs).
+        assert!(
+            classes_are_valid(&classes, &by_feature),
+            "invariant: colour classes share no entity"
+        );
         Ok(Side {
             tower,
             ids,
@@ -148,6 +158,7 @@ impl Side {
             id,
             attr_lambda,
             id_lambda,
+            classes,
         })
     }
 

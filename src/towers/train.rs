@@ -4,10 +4,9 @@
 
 use std::ops::ControlFlow;
 
+use super::attr::{update_rotated, Rows};
 use super::features::Features;
-use super::icd::{
-    all_pair_weights, predictions, update_attr, update_id, update_ids, Ctx, IdWs, Scratch,
-};
+use super::icd::{all_pair_weights, predictions, update_id, update_ids, Ctx, IdWs};
 use super::model::TowerModel;
 use super::side::Side;
 use super::{Tower, TowerParams};
@@ -114,7 +113,7 @@ impl<'a> TowerTrainer<'a> {
     fn with_ctx<R>(
         &mut self,
         t: Tower,
-        f: impl FnOnce(&Ctx<'_>, &mut Side, &mut Factors, &mut [f32]) -> Result<R>,
+        f: impl FnOnce(&Ctx<'_>, &mut Side, &mut Factors, &mut Vec<f32>) -> Result<R>,
     ) -> Result<R> {
         let TowerTrainer {
             params,
@@ -153,16 +152,31 @@ impl<'a> TowerTrainer<'a> {
         f(&ctx, side, own, yhat)
     }
 
-    /// Update every feature row of tower `t` once: attributes in order, then
-    /// all id rows (in parallel).
+    /// Update every feature row of tower `t` once: the attributes one colour
+    /// class after another (the features of a class in parallel), then all
+    /// id rows (in parallel).
     pub fn half_sweep(&mut self, t: Tower) -> Result<()> {
+        // Without any attribute the towers are plain iALS, bit for bit (the
+        // plain Cholesky row solves); otherwise both sides go through the
+        // eigenbasis, where an id row reaching fewer than k rows is a cheap
+        // Woodbury solve.
+        let plain = self.users.classes.is_empty() && self.items.classes.is_empty();
         self.with_ctx(t, |ctx, side, own, yhat| {
-            let mut sc = Scratch::new(ctx.k);
-            for j in 0..side.names.len() {
-                update_attr(ctx, side, j, own, yhat, &mut sc)?;
+            if plain {
+                update_ids(ctx, side, own, yhat)
+            } else {
+                // Embeddings from the new weights (the rotated ones were
+                // updated instead).
+                update_rotated(ctx, side, own, yhat, Rows::All).map(|()| side.embed_into(own))
             }
-            update_ids(ctx, side, own, yhat)
         })
+    }
+
+    /// The colour classes of tower `t`'s attribute features, in update order:
+    /// no two features of a class share a training entity, so a class is
+    /// updated in parallel.
+    pub fn colour_classes(&self, t: Tower) -> &[Vec<u32>] {
+        &self.side(t).classes
     }
 
     /// Exact update of one column (feature row) of tower `t`'s weights, with
@@ -180,7 +194,7 @@ impl<'a> TowerTrainer<'a> {
         self.with_ctx(t, |ctx, side, own, yhat| {
             let p = side.names.len();
             if col < p {
-                return update_attr(ctx, side, col, own, yhat, &mut Scratch::new(ctx.k));
+                return update_rotated(ctx, side, own, yhat, Rows::Attribute(col));
             }
             let u = col - p;
             if !side.has_id[u] {
@@ -280,6 +294,19 @@ impl<'a> TowerTrainer<'a> {
         out
     }
 
+    /// Every entity of tower `t`: the training ones (indices as in the
+    /// interactions), then the cold ones (features only).
+    pub fn ids(&self, t: Tower) -> &crate::data::IdMap {
+        &self.side(t).ids
+    }
+
+    /// Current embeddings of every entity of tower `t` (training, then
+    /// cold: [`TowerTrainer::ids`]).
+    pub fn entity_factors(&self, t: Tower) -> Factors {
+        let s = self.side(t);
+        s.embeddings(s.ids.len())
+    }
+
     /// Current embeddings of the training users (`m x k`).
     pub fn user_factors(&self) -> Factors {
         self.users.embeddings(self.users.n_train)
@@ -316,6 +343,10 @@ impl Trainer for TowerTrainer<'_> {
 
     fn loss(&mut self) -> LossParts {
         TowerTrainer::loss(self)
+    }
+
+    fn tracks_loss(&self) -> bool {
+        self.params.track_loss()
     }
 
     fn factors(&self) -> (&Factors, &Factors) {

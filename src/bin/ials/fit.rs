@@ -14,7 +14,6 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::common;
 use crate::towers_cli::{fit_towers, FeatureArgs};
-use ials::towers::{AttributeTower, Tower};
 
 #[derive(clap::Args, Debug)]
 #[command(args_override_self = true)]
@@ -238,29 +237,15 @@ fn fit_validated(
     Ok((model, report))
 }
 
-/// Save the model and, with feature files, the attribute weights (so that
-/// `ials recommend --user-features` can embed users first described after
-/// the fit).
+/// Save the model and, with feature files, the attribute weights.
 fn save(a: &Args, model: &Model, towers: Option<&TowerModel>) -> Result<()> {
-    // With towers, their attribute weights are saved in the same atomic
-    // step (listed in the manifest).
-    let mut saved: Vec<(Tower, AttributeTower)> = Vec::new();
-    if let Some(t) = towers {
-        for (side, file) in [
-            (Tower::User, &a.features.user_features),
-            (Tower::Item, &a.features.item_features),
-        ] {
-            if file.is_some() {
-                saved.push((side, AttributeTower::of(t, side)));
-            }
-        }
-    }
-    let extras: Vec<_> = saved
-        .iter()
-        .flat_map(|(side, tower)| tower.extras(*side))
-        .collect();
-    model.save_with(&a.output, &extras)?;
-    Ok(())
+    crate::towers_cli::save_model(
+        &a.output,
+        model,
+        towers,
+        a.features.user_features.as_deref(),
+        a.features.item_features.as_deref(),
+    )
 }
 
 /// The `--report` JSON: load/save times, sizes, params, loss per iteration.

@@ -8,10 +8,10 @@
 //! (a note on stderr says how many there are).
 
 use std::ops::ControlFlow;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use ials::towers::{Features, Tower, TowerModel, TowerParams};
+use ials::towers::{AttributeTower, Features, Tower, TowerModel, TowerParams};
 use ials::{Interactions, Model, Params, Progress};
 
 /// Side features: turn `ials fit` into a two-tower model.
@@ -82,15 +82,8 @@ where
     F: FnMut(&Progress<'_>) -> ControlFlow<()> + Send,
 {
     let tower = args.tower_params()?;
-    let read = |path: &Option<PathBuf>, side: &'static str| -> Result<Option<Features>> {
-        path.as_ref()
-            .map(|p| {
-                Features::read_csv(p, side).with_context(|| format!("reading {side} features"))
-            })
-            .transpose()
-    };
-    let user_features = read(&args.user_features, "user")?;
-    let item_features = read(&args.item_features, "item")?;
+    let user_features = read_features(args.user_features.as_deref(), "user")?;
+    let item_features = read_features(args.item_features.as_deref(), "item")?;
     let towers = tower.fit_with(
         params,
         data,
@@ -125,6 +118,40 @@ where
         }
     }
     Ok((towers.to_model(), towers))
+}
+
+/// Save the model and, for each side with a feature file, the attribute
+/// weights (so that `ials recommend --user-features` can embed entities first
+/// described after the fit) in the same atomic step (listed in the
+/// manifest): the tower model directory of `ials fit --item-features` and
+/// `ials tune --item-features`.
+pub fn save_model(
+    output: &Path,
+    model: &Model,
+    towers: Option<&TowerModel>,
+    user_features: Option<&Path>,
+    item_features: Option<&Path>,
+) -> Result<()> {
+    let mut saved: Vec<(Tower, AttributeTower)> = Vec::new();
+    if let Some(t) = towers {
+        for (side, file) in [(Tower::User, user_features), (Tower::Item, item_features)] {
+            if file.is_some() {
+                saved.push((side, AttributeTower::of(t, side)));
+            }
+        }
+    }
+    let extras: Vec<_> = saved
+        .iter()
+        .flat_map(|(side, tower)| tower.extras(*side))
+        .collect();
+    model.save_with(output, &extras)?;
+    Ok(())
+}
+
+/// Read an optional feature file of `side`.
+pub fn read_features(path: Option<&Path>, side: &'static str) -> Result<Option<Features>> {
+    path.map(|p| Features::read_csv(p, side).with_context(|| format!("reading {side} features")))
+        .transpose()
 }
 
 fn tower_ids(p: &TowerParams, t: Tower) -> bool {

@@ -1,13 +1,50 @@
 //! `ials tune`: search iALS settings on a validation split carved out of the
-//! input (never any test data), refit the best on all of it, save it.
+//! input (never any test data), refit the best on all of it, save it. With
+//! `--item-features`/`--user-features`, the same search over linear feature
+//! towers (`ials::eval::tune::tune_with_features`), optionally judged on
+//! held-out cold items (`--metric cold-recall@20`).
 
 use std::path::PathBuf;
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Context, Result};
 use ials::data::read::{read_interactions, ReadOptions};
-use ials::eval::tune::{tune, TuneConfig};
+use ials::eval::tune::{tune, tune_with_features, FeatureTune, TuneConfig};
 use ials::eval::Metric;
 use ials::Params;
+
+use crate::towers_cli::{read_features, save_model};
+
+/// A metric of `ials tune`: a warm one (`recall@20`, …) or, with item
+/// features, the same over held-out cold items only (`cold-recall@20`).
+#[derive(Clone, Copy, Debug)]
+pub struct TuneMetric {
+    metric: Metric,
+    cold: bool,
+}
+
+impl std::str::FromStr for TuneMetric {
+    type Err = ials::Error;
+
+    fn from_str(s: &str) -> ials::Result<Self> {
+        let (cold, rest) = match s.trim().strip_prefix("cold-") {
+            Some(r) => (true, r),
+            None => (false, s),
+        };
+        Ok(TuneMetric {
+            metric: rest.parse()?,
+            cold,
+        })
+    }
+}
+
+impl std::fmt::Display for TuneMetric {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.cold {
+            write!(f, "cold-")?;
+        }
+        write!(f, "{}", self.metric)
+    }
+}
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -19,9 +56,16 @@ pub struct Args {
     /// files (`Model::load` ignores files its manifest does not list).
     #[arg(long)]
     output: PathBuf,
-    /// Validation metric to maximise.
+    /// Validation metric to maximise: recall@K, ndcg@K, … ; with
+    /// --item-features also cold-recall@K, cold-ndcg@K, … (rank only the
+    /// held-out cold items, embedded from their features alone, for the
+    /// users who have one).
     #[arg(long, default_value = "recall@20")]
-    metric: Metric,
+    metric: TuneMetric,
+    /// With feature files: the fraction of the input's items with features
+    /// held out whole (all their interactions) for validation.
+    #[arg(long, default_value_t = 0.2)]
+    cold_fraction: f64,
     /// Wall-clock budget of the search and the refit: seconds, or a number
     /// with s, m or h (`90s`, `3m`, `1h`).
     #[arg(long, default_value = "3m", value_parser = parse_duration)]
@@ -86,11 +130,26 @@ fn parse_duration(s: &str) -> std::result::Result<f64, String> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    let metric = a.metric.metric;
+    if a.metric.cold && a.towers.item_features.is_none() {
+        return Err(ials::Error::ColdMetricWithoutItemFeatures {
+            metric: a.metric.to_string(),
+        }
+        .into());
+    }
+    // Before any search: a tune that cannot save is refused at once.
+    crate::common::check_output_parent(&a.output)?;
     if a.kind == "twotower" {
+        if a.metric.cold {
+            bail!(
+                "--metric {} is for --kind ials (linear towers); --kind twotower tunes warm metrics",
+                a.metric
+            );
+        }
         let c = crate::twotower::TuneCommon {
             input: &a.input,
             output: &a.output,
-            metric: a.metric,
+            metric,
             budget: a.budget,
             max_trials: a.max_trials,
             seed: a.seed,
@@ -110,7 +169,7 @@ pub fn run(a: Args) -> Result<()> {
         base = base.threads(t);
     }
     let cfg = TuneConfig {
-        metric: a.metric,
+        metric,
         budget_seconds: a.budget,
         explore_trials: a.trials,
         max_trials: a.max_trials,
@@ -140,8 +199,15 @@ pub fn run(a: Args) -> Result<()> {
             "seconds"
         );
     }
+    let (uf_path, if_path) = (
+        a.towers.user_features.as_deref(),
+        a.towers.item_features.as_deref(),
+    );
+    let user_features = read_features(uf_path, "user")?;
+    let item_features = read_features(if_path, "item")?;
+    let with_features = user_features.is_some() || item_features.is_some();
     let quiet = a.quiet;
-    let result = tune(&data, &base.check()?, &cfg, |t| {
+    let on_trial = |t: &ials::eval::tune::Trial| {
         if quiet {
             return;
         }
@@ -164,13 +230,32 @@ pub fn run(a: Args) -> Result<()> {
             t.seconds,
             curve.join(" ")
         );
-    })?;
+        if let Some(f) = t.feature_reg {
+            println!("{:>5} feature lambda {f:.3e}", "");
+        }
+    };
+    let base = base.check()?;
+    let result = if with_features {
+        let ft = FeatureTune {
+            cold_metric: a.metric.cold,
+            cold_fraction: a.cold_fraction,
+            ..FeatureTune::new(user_features.as_ref(), item_features.as_ref())
+        };
+        tune_with_features(&data, &base, &cfg, &ft, on_trial)?
+    } else {
+        tune(&data, &base, &cfg, on_trial)?
+    };
     // The model first (atomic: a directory rename), then the search record
     // inside it, each file written to a temporary and renamed.
-    result
-        .model
-        .save(&a.output)
-        .with_context(|| format!("saving the tuned model to {}", a.output.display()))?;
+    // With features: the tower model directory of `ials fit --item-features`.
+    save_model(
+        &a.output,
+        &result.model,
+        result.towers.as_ref().map(|t| &t.1),
+        uf_path,
+        if_path,
+    )
+    .with_context(|| format!("saving the tuned model to {}", a.output.display()))?;
     let write_json = |name: &str, v: String| {
         ials::io::write_atomic(&a.output.join(name), |w| w.write_all(v.as_bytes()))
     };
@@ -185,6 +270,7 @@ pub fn run(a: Args) -> Result<()> {
         "binary_values": result.best_binary,
         "best_validation_by_factors": by_k.iter().map(|(k, v)| serde_json::json!({"factors": k, "value": v})).collect::<Vec<_>>(),
         "metric": a.metric.to_string(),
+        "tower_params": result.towers.as_ref().map(|t| &t.0),
         "trials": result.trials.len(),
         "seconds": result.seconds,
         "budget_seconds": a.budget,

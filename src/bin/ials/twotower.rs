@@ -358,12 +358,15 @@ pub struct TuneArgs {
     /// over these values, e.g. 0.25,0.5,0.75,1.
     #[arg(long, value_delimiter = ',', allow_negative_numbers = true)]
     priors: Vec<f32>,
-    /// twotower: item features, as `ials twotower --item-features`.
+    /// Item features, CSV `item,feature[,value]`: with --kind ials, linear
+    /// feature towers (id and feature regularization searched, cold items
+    /// held out for validation, the model directory of `ials fit
+    /// --item-features`); with twotower as `ials twotower --item-features`.
     #[arg(long, value_name = "FILE")]
-    item_features: Option<PathBuf>,
-    /// twotower: user features, as `ials twotower --user-features`.
+    pub item_features: Option<PathBuf>,
+    /// User features, CSV `user,feature[,value]` (as --item-features).
     #[arg(long, value_name = "FILE")]
-    user_features: Option<PathBuf>,
+    pub user_features: Option<PathBuf>,
 }
 
 /// The settings `ials tune` shares with `--kind twotower`.
