@@ -393,15 +393,7 @@ impl Search<'_> {
             return self.run_towers(c, stage);
         }
         let t0 = Instant::now();
-        // Trials are judged on validation, not the loss: skip its pass.
-        let mut b =
-            c.p.to_builder()
-                .iterations(self.cfg.max_iterations)
-                .track_loss(false);
-        if let Some(init) = self.cfg.init {
-            b = b.init(init);
-        }
-        let p = b.check()?;
+        let p = self.trial_params(c)?;
         let fit = match (&self.fit_bin, c.binary) {
             (Some(b), true) => b,
             _ => &self.fit,
@@ -441,6 +433,20 @@ impl Search<'_> {
         Ok(self.record(t))
     }
 
+    /// A trial's params: the candidate's with the search's sweep limit and
+    /// start. Trials are judged on validation, not the loss: its pass is
+    /// skipped.
+    fn trial_params(&self, c: &Cand) -> Result<Params> {
+        let mut b =
+            c.p.to_builder()
+                .iterations(self.cfg.max_iterations)
+                .track_loss(false);
+        if let Some(init) = self.cfg.init {
+            b = b.init(init);
+        }
+        b.check()
+    }
+
     fn record(&mut self, t: Trial) -> f64 {
         (self.on_trial)(&t);
         let k = t.params.factors();
@@ -456,14 +462,7 @@ impl Search<'_> {
     /// validation part.
     fn run_towers(&mut self, c: &Cand, stage: u8) -> Result<f64> {
         let t0 = Instant::now();
-        let mut b =
-            c.p.to_builder()
-                .iterations(self.cfg.max_iterations)
-                .track_loss(false);
-        if let Some(init) = self.cfg.init {
-            b = b.init(init);
-        }
-        let p = b.check()?;
+        let p = self.trial_params(c)?;
         let ts = self.towers.as_ref().expect("invariant: a tower search");
         let tp = ts.ft.tower_params(c.freg)?;
         let fit = match (&self.fit_bin, c.binary) {
