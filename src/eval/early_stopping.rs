@@ -29,7 +29,8 @@ pub struct EarlyStopping<'a> {
     evaluator: Evaluator<'a>,
     metric: Metric,
     rule: Patience,
-    best: Option<(usize, f64, Factors, Factors)>,
+    /// The best iteration's factors (its iteration and value: `rule`).
+    best: Option<(Factors, Factors)>,
 }
 
 /// The rule of early stopping on a sequence of validation values: the best
@@ -115,7 +116,7 @@ impl<'a> EarlyStopping<'a> {
         let it = p.report.iteration;
         let (improved, flow) = self.rule.observe(it, value);
         if improved {
-            self.best = Some((it, value, p.user_factors.clone(), p.item_factors.clone()));
+            self.best = Some((p.user_factors.clone(), p.item_factors.clone()));
         }
         flow
     }
@@ -127,26 +128,27 @@ impl<'a> EarlyStopping<'a> {
 
     /// The best iteration (0 before any).
     pub fn best_iteration(&self) -> usize {
-        self.best.as_ref().map_or(0, |b| b.0)
+        self.rule.best_iteration()
     }
 
     /// The best metric value (`-inf` before any).
     pub fn best_value(&self) -> f64 {
-        self.best.as_ref().map_or(f64::NEG_INFINITY, |b| b.1)
+        self.rule.best_value()
     }
 
     /// Replace the model's factors by the best iteration's; its params get
     /// `iterations = best` and its history is cut there, so a refit with
     /// the returned params reproduces it.
     pub fn apply_best(&self, model: Model) -> Model {
-        let Some((it, _, x, y)) = &self.best else {
+        let Some((x, y)) = &self.best else {
             return model;
         };
+        let it = self.rule.best_iteration();
         let params = model
             .params()
-            .with_iterations(*it)
+            .with_iterations(it)
             .expect("invariant: the best iteration is >= 1");
-        let history = model.loss_history()[..*it].to_vec();
+        let history = model.loss_history()[..it].to_vec();
         let (users, items, train) = (
             model.users().clone(),
             model.items().clone(),

@@ -280,15 +280,14 @@ pub fn cold_item_split(
     seed: u64,
 ) -> Result<ColdSplit> {
     check_fraction(fraction)?;
-    let counts = {
-        let mut c = vec![0usize; data.n_items()];
-        for &i in data.by_user().indices() {
-            c[i as usize] += 1;
-        }
-        c
-    };
+    let by_item = data.by_item();
     let mut candidates: Vec<u32> = (0..data.n_items() as u32)
-        .filter(|&i| counts[i as usize] > 0 && has_features(data.items().id(i)))
+        .filter(|&i| {
+            !crate::data::interactions::sparse_row(by_item, i as usize)
+                .indices
+                .is_empty()
+                && has_features(data.items().id(i))
+        })
         .collect();
     if candidates.is_empty() {
         return Err(Error::InvalidSetting {

@@ -476,22 +476,24 @@ impl Search<'_> {
         let cold = ts.cold.as_ref().filter(|_| ft.cold_metric);
         let rule = crate::train::with_threads(p.threads(), || -> Result<Patience> {
             let mut tr = TowerTrainer::new(&p, &tp, fit, ft.user_features, ft.item_features)?;
-            let warm = Evaluator::new(fit, valid)?.for_metric(cfg.metric);
-            let cold = match cold {
-                Some(cs) => Some(ColdEval::new(&tr, cs, cfg.metric)?),
-                None => None,
+            // Judged on the cold items or on the warm validation part.
+            let judge: Box<dyn Fn(&TowerTrainer<'_>) -> f64> = match cold {
+                Some(cs) => {
+                    let ce = ColdEval::new(&tr, cs, cfg.metric)?;
+                    Box::new(move |tr| ce.value(tr))
+                }
+                None => {
+                    let warm = Evaluator::new(fit, valid)?.for_metric(cfg.metric);
+                    Box::new(move |tr| {
+                        let (x, y) = (tr.user_factors(), tr.item_factors());
+                        cfg.metric.value(&warm.evaluate(&FactorScorer::new(&x, &y)))
+                    })
+                }
             };
             let mut rule = Patience::new(cfg.patience);
             for it in 1..=p.iterations() {
                 tr.step()?;
-                let value = match &cold {
-                    Some(ce) => ce.value(&tr),
-                    None => {
-                        let m = warm
-                            .evaluate(&FactorScorer::new(&tr.user_factors(), &tr.item_factors()));
-                        cfg.metric.value(&m)
-                    }
-                };
+                let value = judge(&tr);
                 let (_, flow) = rule.observe(it, value);
                 // As `run`: no stop before `min_iterations`, then screening
                 // and patience.
@@ -869,56 +871,33 @@ fn search(
                 freg: c.freg,
             })
         };
-        for (step, max_moves) in [(4.0f32, 4usize)] {
-            let Some((mut bv, mut bc)) = best_here.clone() else {
-                break;
-            };
-            // Down first: at large k a trial costs most of a minute, and the
-            // best λ moved down with k more often than up.
-            let dirs: &[f32] = if carried {
-                &[1.0 / step]
-            } else {
-                &[1.0 / step, step]
-            };
-            for &dir in dirs {
-                let mut moved = false;
-                for _ in 0..max_moves {
-                    let c = with_lambda(&bc, bc.p.regularization() * dir)?;
-                    match try_cand(&mut s, c.clone(), &mut best_here)? {
-                        // A step must gain more than noise (0.2 %) to
-                        // walk on: flat λ curves stop after one step.
-                        Some(v) if v > bv * 1.002 => (bv, bc, moved) = (v, c, true),
-                        _ => break,
-                    }
-                }
-                if moved {
-                    break;
-                }
-            }
-        }
+        // Down first: at large k a trial costs most of a minute, and the
+        // best λ moved down with k more often than up.
+        let dirs: &[f32] = if carried { &[0.25] } else { &[0.25, 4.0] };
+        walk(
+            &mut best_here,
+            dirs,
+            |c, d| with_lambda(c, c.p.regularization() * d),
+            |c, bh| try_cand(&mut s, c, bh),
+        )?;
         if carried {
             prev_best = best_here.as_ref().map_or(prev_best, |b| b.0);
             misses = 0;
             continue;
         }
-        // Towers: λ_F walked the same way.
-        if let Some((mut bv, mut bc)) = best_here.clone().filter(|b| b.1.freg.is_some()) {
-            for dir in [4.0f32, 0.25] {
-                let mut moved = false;
-                for _ in 0..4 {
-                    let c = Cand {
-                        freg: bc.freg.map(|f| f * dir),
-                        ..bc.clone()
-                    };
-                    match try_cand(&mut s, c.clone(), &mut best_here)? {
-                        Some(v) if v > bv * 1.002 => (bv, bc, moved) = (v, c, true),
-                        _ => break,
-                    }
-                }
-                if moved {
-                    break;
-                }
-            }
+        // Towers: λ_F walked the same way (up first).
+        if best_here.as_ref().is_some_and(|b| b.1.freg.is_some()) {
+            walk(
+                &mut best_here,
+                &[4.0, 0.25],
+                |c, d| {
+                    Ok(Cand {
+                        freg: c.freg.map(|f| f * d),
+                        ..c.clone()
+                    })
+                },
+                |c, bh| try_cand(&mut s, c, bh),
+            )?;
         }
         if let Some((bv, bc)) = best_here.clone() {
             for f in [3.0f32, 1.0 / 3.0] {
@@ -1040,6 +1019,35 @@ fn search(
 fn keep_strength(p: &Params, a0: f32, nu: f32, mean_len: f64, n: f64) -> f32 {
     let eff = |a0: f32, nu: f32| (mean_len + a0 as f64 * n).powf(nu as f64);
     (p.regularization() as f64 * eff(p.unobserved_weight(), p.reg_exponent()) / eff(a0, nu)) as f32
+}
+
+/// Walk from the best setting of a `k` (`best_here`) in steps of `step(c,
+/// dir)`: the directions `dirs` in turn (the next only when the first never
+/// moved), up to 4 moves each while every move gains more than noise
+/// (0.2 %): flat curves stop after one step.
+fn walk(
+    best_here: &mut Option<(f64, Cand)>,
+    dirs: &[f32],
+    step: impl Fn(&Cand, f32) -> Result<Cand>,
+    mut try_cand: impl FnMut(Cand, &mut Option<(f64, Cand)>) -> Result<Option<f64>>,
+) -> Result<()> {
+    let Some((mut bv, mut bc)) = best_here.clone() else {
+        return Ok(());
+    };
+    for &dir in dirs {
+        let mut moved = false;
+        for _ in 0..4 {
+            let c = step(&bc, dir)?;
+            match try_cand(c.clone(), best_here)? {
+                Some(v) if v > bv * 1.002 => (bv, bc, moved) = (v, c, true),
+                _ => break,
+            }
+        }
+        if moved {
+            break;
+        }
+    }
+    Ok(())
 }
 
 /// `λ_F` of `c` rescaled as its `λ` went from `c.p.regularization()` to

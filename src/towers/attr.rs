@@ -181,6 +181,8 @@ struct AttrWs {
     vt: Vec<f32>,
     c32: Vec<f32>,
     bhat: Vec<f32>,
+    /// `D^-½` (`k`).
+    dinv: Vec<f64>,
     cap: Vec<f64>,
     t: Vec<f64>,
     /// Dense path.
@@ -205,6 +207,7 @@ impl AttrWs {
             vt: Vec::new(),
             c32: Vec::new(),
             bhat: vec![0.0; k],
+            dinv: vec![0.0; k],
             cap: Vec::new(),
             t: Vec::new(),
             ybuf: vec![0.0; DATA_CHUNK * k],
@@ -436,11 +439,11 @@ fn solve_low_rank(
     let a0 = rot.ctx.alpha0 as f64;
     let lam = &rot.basis.lambda;
     // D^-½ and b̂ = D^-½ b.
-    let dinv: Vec<f64> = lam
-        .iter()
-        .map(|&l| 1.0 / (a0 * s * l + lambda).sqrt())
-        .collect();
-    for ((bh, &bv), &di) in ws.bhat.iter_mut().zip(&ws.b).zip(&dinv) {
+    for (d, &l) in ws.dinv.iter_mut().zip(lam) {
+        *d = 1.0 / (a0 * s * l + lambda).sqrt();
+    }
+    let dinv = &ws.dinv;
+    for ((bh, &bv), &di) in ws.bhat.iter_mut().zip(&ws.b).zip(dinv) {
         *bh = (bv * di) as f32;
     }
     ws.vhat.resize(n * k, 0.0);
@@ -453,7 +456,7 @@ fn solve_low_rank(
         for ((o, &yv), &di) in ws.vhat[t * k..(t + 1) * k]
             .iter_mut()
             .zip(rot.other.row(i as usize))
-            .zip(&dinv)
+            .zip(dinv)
         {
             *o = (sw * yv as f64 * di) as f32;
         }
@@ -492,7 +495,7 @@ fn solve_low_rank(
             *bc -= z * v as f64;
         }
     }
-    for (bc, &di) in ws.b.iter_mut().zip(&dinv) {
+    for (bc, &di) in ws.b.iter_mut().zip(dinv) {
         *bc *= di;
     }
     Ok(())

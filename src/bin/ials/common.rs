@@ -119,6 +119,23 @@ pub struct Input {
     pub format: InputFormat,
 }
 
+/// Early stopping on a validation file (`ials fit`, `ials twotower`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ValidationArgs {
+    /// Validation pairs (same format as --input, users and items of the
+    /// input): evaluate --metric after each iteration (an epoch of
+    /// `twotower`), stop after --patience of them without improvement, keep
+    /// the best one.
+    #[arg(long, value_name = "FILE")]
+    pub validation: Option<std::path::PathBuf>,
+    /// Iterations (epochs) without improvement before early stopping.
+    #[arg(long, default_value_t = 3, requires = "validation")]
+    pub patience: usize,
+    /// Validation metric: recall@K, ndcg@K, precision@K, map@K, mrr@K, hr@K, auc.
+    #[arg(long, default_value = "recall@20", requires = "validation")]
+    pub metric: ials::eval::Metric,
+}
+
 /// The fit parameters; every default is the library's
 /// ([`ials::params::defaults`]), written once there.
 #[derive(clap::Args, Debug, Clone)]

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Result};
 use ials::data::read::{read_interactions, Columns, ReadOptions};
-use ials::eval::{EarlyStopping, Metric};
+use ials::eval::EarlyStopping;
 use ials::towers::TowerModel;
 use ials::{Interactions, Model, Params, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -40,17 +40,8 @@ pub struct Args {
     /// No progress bar, no loss lines.
     #[arg(long)]
     quiet: bool,
-    /// Validation pairs (same format as --input, users and items of the
-    /// input): evaluate --metric after each iteration, stop after --patience
-    /// iterations without improvement, keep the best iteration.
-    #[arg(long, value_name = "FILE")]
-    validation: Option<PathBuf>,
-    /// Iterations without improvement before early stopping.
-    #[arg(long, default_value_t = 3, requires = "validation")]
-    patience: usize,
-    /// Validation metric: recall@K, ndcg@K, precision@K, map@K, mrr@K, hr@K, auc.
-    #[arg(long, default_value = "recall@20", requires = "validation")]
-    metric: Metric,
+    #[command(flatten)]
+    valid: common::ValidationArgs,
     #[command(flatten)]
     features: FeatureArgs,
 }
@@ -172,7 +163,7 @@ fn fit_model(
         pb.inc(1);
     };
     let out = if a.features.wanted() {
-        if a.validation.is_some() {
+        if a.valid.validation.is_some() {
             bail!("--validation is not supported with feature towers (--item-features, --user-features, ...)");
         }
         let (model, fitted) = fit_towers(params, data, &a.features, |p| {
@@ -180,7 +171,7 @@ fn fit_model(
             ControlFlow::Continue(())
         })?;
         (model, Some(fitted), serde_json::Value::Null)
-    } else if let Some(vpath) = &a.validation {
+    } else if let Some(vpath) = &a.valid.validation {
         let (model, report) = fit_validated(a, params, data, opts, vpath, &pb, &log)?;
         (model, None, report)
     } else {
@@ -207,8 +198,8 @@ fn fit_validated(
 ) -> Result<(Model, serde_json::Value)> {
     let quiet = a.quiet;
     let valid = common::read_validation(vpath, opts, data, quiet)?;
-    let metric = a.metric;
-    let mut stop = EarlyStopping::new(data, &valid, metric, a.patience)?;
+    let metric = a.valid.metric;
+    let mut stop = EarlyStopping::new(data, &valid, metric, a.valid.patience)?;
     let model = params.fit_with(data, |p| {
         log(p);
         let flow = stop.observe(p);
@@ -229,7 +220,7 @@ fn fit_validated(
     let report = serde_json::json!({
         "file": vpath.display().to_string(),
         "metric": metric.to_string(),
-        "patience": a.patience,
+        "patience": a.valid.patience,
         "best_iteration": stop.best_iteration(),
         "best_value": stop.best_value(),
         "history": stop.history().iter().map(|&(it, v)| serde_json::json!({"iteration": it, "value": v})).collect::<Vec<_>>(),

@@ -96,17 +96,8 @@ pub struct Args {
     /// No id feature for users (a features-only user tower).
     #[arg(long, requires = "user_features")]
     no_user_ids: bool,
-    /// Validation pairs (same format as --input, users and items of the
-    /// input): evaluate --metric after each epoch, stop after --patience
-    /// epochs without improvement, keep the best epoch's towers.
-    #[arg(long, value_name = "FILE")]
-    validation: Option<PathBuf>,
-    /// Epochs without improvement before early stopping.
-    #[arg(long, default_value_t = 3, requires = "validation")]
-    patience: usize,
-    /// Validation metric: recall@K, ndcg@K, precision@K, map@K, mrr@K, hr@K, auc.
-    #[arg(long, default_value = "recall@20", requires = "validation")]
-    metric: Metric,
+    #[command(flatten)]
+    valid: common::ValidationArgs,
     /// Validate with the serving prior: rank by `score + β log P(i)` (as
     /// `ials recommend/eval --popularity-prior β` will), 0: off.
     #[arg(
@@ -222,7 +213,7 @@ pub fn run(a: Args) -> Result<()> {
     let log = |r: &ials::IterationReport, valid: Option<f64>| {
         if !quiet {
             let v = valid.map_or(String::new(), |v| {
-                format!("  validation {} {v:.5}", a.metric)
+                format!("  validation {} {v:.5}", a.valid.metric)
             });
             pb.suspend(|| {
                 eprintln!(
@@ -237,7 +228,7 @@ pub fn run(a: Args) -> Result<()> {
     };
     let (user_rows, item_rows) = (Some(users.rows.clone()), Some(items.rows.clone()));
     let fit_start = Instant::now();
-    let (fitted, validation) = match &a.validation {
+    let (fitted, validation) = match &a.valid.validation {
         Some(vpath) => {
             let valid = common::read_validation(vpath, &opts, &data, quiet)?;
             let (fitted, stop) = params.fit_validated(
@@ -245,8 +236,8 @@ pub fn run(a: Args) -> Result<()> {
                 user_rows,
                 item_rows,
                 &valid,
-                a.metric,
-                a.patience,
+                a.valid.metric,
+                a.valid.patience,
                 a.popularity_prior,
                 |p, v| {
                     log(p.report, Some(v));
@@ -258,15 +249,15 @@ pub fn run(a: Args) -> Result<()> {
                     eprintln!(
                         "best epoch {} ({} {:.5}); the model keeps its towers",
                         stop.best_iteration(),
-                        a.metric,
+                        a.valid.metric,
                         stop.best_value()
                     )
                 });
             }
             let report = serde_json::json!({
                 "file": vpath.display().to_string(),
-                "metric": a.metric.to_string(),
-                "patience": a.patience,
+                "metric": a.valid.metric.to_string(),
+                "patience": a.valid.patience,
                 "best_iteration": stop.best_iteration(),
                 "best_value": stop.best_value(),
                 "history": stop.history().iter().map(|&(it, v)| serde_json::json!({"iteration": it, "value": v})).collect::<Vec<_>>(),
