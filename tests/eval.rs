@@ -341,6 +341,8 @@ fn tune_is_tiny_deterministic_and_sees_only_its_input() {
         top: 2,
         max_iterations: 4,
         seed: 31,
+        // Stage 4 has its own test.
+        confirm_folds: 0,
         ..Default::default()
     };
     let base = Params::builder().threads(1).check().unwrap();
@@ -386,6 +388,100 @@ fn tune_is_tiny_deterministic_and_sees_only_its_input() {
     );
     // The refit is on all of the input.
     assert_eq!(a.model.train().nnz(), train.nnz());
+}
+
+#[test]
+fn tune_confirms_close_contenders_on_fresh_splits() {
+    use ials::eval::tune::{tune, TuneConfig};
+    let (train, _) = random_holdout(&synth(36), 0.2, 36).unwrap();
+    let cfg = TuneConfig {
+        budget_seconds: 1e6,
+        explore_trials: Some(4),
+        min_explore_trials: 4,
+        small_factors: 2,
+        max_factors: 8,
+        max_iterations: 6,
+        perturbations: 1,
+        confirm_folds: 3,
+        // Every k's best is a contender.
+        confirm_within: 1.0,
+        seed: 36,
+        ..Default::default()
+    };
+    let base = Params::builder().threads(1).check().unwrap();
+    let t = tune(&train, &base, &cfg, |_| {}).unwrap();
+    let own: Vec<_> = t.trials.iter().filter(|t| t.fold == 0).collect();
+    let fresh: Vec<_> = t.trials.iter().filter(|t| t.fold > 0).collect();
+    // One contender a k (2, 4, 8), best first, each on the own split and
+    // the three fresh ones, in fold order after the search.
+    assert_eq!(t.contenders.len(), 3);
+    assert!(own.iter().all(|t| t.stage < 4));
+    assert!(fresh.iter().all(|t| t.stage == 4));
+    assert_eq!(fresh.len(), 9);
+    assert!(t.trials.iter().skip(own.len()).all(|t| t.fold > 0));
+    for (f, chunk) in fresh.chunks(3).enumerate() {
+        for (c, tr) in t.contenders.iter().zip(chunk) {
+            assert_eq!(tr.fold as usize, f + 1);
+            assert_eq!(tr.params.factors(), c.factors);
+            assert_eq!(c.values[f + 1], tr.value);
+            assert_eq!(c.iterations[f + 1], tr.params.iterations());
+        }
+    }
+    for c in &t.contenders {
+        let tr = &t.trials[c.trial];
+        assert_eq!(tr.fold, 0);
+        // The best of its k on the own split.
+        assert!(own
+            .iter()
+            .filter(|o| o.params.factors() == c.factors)
+            .all(|o| o.value <= tr.value));
+        assert_eq!(c.values[0], tr.value);
+        assert_eq!(c.values.len(), 4);
+        let mean = c.values[1..].iter().sum::<f64>() / 3.0;
+        assert!((c.fresh_mean - mean).abs() < 1e-12);
+    }
+    // The best fresh mean wins, refitted with the median of its best sweeps.
+    let w = t
+        .contenders
+        .iter()
+        .max_by(|a, b| a.fresh_mean.total_cmp(&b.fresh_mean))
+        .unwrap();
+    let mut its = w.iterations.clone();
+    its.sort_unstable();
+    assert_eq!(t.best.factors(), w.factors);
+    assert_eq!(t.best.iterations(), its[2]);
+    assert_eq!(
+        t.best.regularization(),
+        t.trials[w.trial].params.regularization()
+    );
+    // The by-k curve reads the own split only.
+    for (k, v) in t.best_by_factors() {
+        let m = own
+            .iter()
+            .filter(|o| o.params.factors() == k)
+            .map(|o| o.value)
+            .fold(f64::MIN, f64::max);
+        assert_eq!(v, m);
+    }
+    // Deterministic, and off with `confirm_folds: 0`.
+    let again = tune(&train, &base, &cfg, |_| {}).unwrap();
+    assert_eq!(again.best, t.best);
+    assert_eq!(
+        again.model.item_factors().as_slice(),
+        t.model.item_factors().as_slice()
+    );
+    let off = tune(
+        &train,
+        &base,
+        &TuneConfig {
+            confirm_folds: 0,
+            ..cfg
+        },
+        |_| {},
+    )
+    .unwrap();
+    assert!(off.contenders.is_empty());
+    assert!(off.trials.iter().all(|t| t.fold == 0));
 }
 
 #[test]

@@ -277,15 +277,10 @@ def main():
                     mdir = os.path.join(work, "models", "cold", f"s{s}", str(len(name)) + name.split(":")[1].strip().split(",")[0].replace(" ", "").replace("+", "_"))
                     t0 = time.time()
                     if targs is None:
-                        # iALS: tune on the warm train part, then the linear
-                        # towers of `ials fit --item-features` at that setting
-                        tdir = mdir + "_tune"
-                        run([bin_, "tune", "--input", train, "--output", tdir, "--budget", f"{budget}s", "--seed", str(s), "--threads", threads, "--quiet"])
-                        p = json.load(open(os.path.join(tdir, "tune.json")))["best_params"]
-                        run([bin_, "fit", "--input", train, "--output", mdir, "--quiet", "--threads", threads, "--item-features", tags,
-                             "--factors", str(p["factors"]), "--iterations", str(p["iterations"]), "--regularization", str(p["regularization"]),
-                             "--alpha", str(p["alpha"]), "--confidence", p["confidence"], "--unobserved-weight", str(p["unobserved_weight"]),
-                             "--reg-exponent", str(p["reg_exponent"]), "--init", p["init"], "--seed", str(p["seed"])])
+                        # iALS linear towers: `ials tune --item-features` judged
+                        # on held-out cold items of the train part (issue #12)
+                        run([bin_, "tune", "--input", train, "--output", mdir, "--budget", f"{budget}s", "--seed", str(s), "--threads", threads,
+                             "--quiet", "--item-features", tags, "--metric", "cold-recall@20"])
                     else:
                         run([bin_, "tune", "--input", train, "--output", mdir, "--budget", f"{budget}s", "--seed", str(s), "--threads", threads, "--quiet"] + targs)
                     tune_s = time.time() - t0

@@ -19,12 +19,19 @@
 //!    than `k_jump` (then only `λ / 4` is tried, walked on down while it
 //!    gains, and the best `λ` is carried to the next `k`). `k`
 //!    keeps doubling while the best validation value improves (one `k`
-//!    without improvement is allowed).
+//!    without improvement is allowed; more while the next `k` fits in the
+//!    first half of the budget).
 //! 3. **Refine** around the best trial: its compass neighbours, finer steps
 //!    (`λ` ×/÷ √2, `α0` ×/÷ √3), `k` one step up or down; when none
 //!    improves, up to `perturbations` random perturbations (`λ`, `α0`, `α`
 //!    each within ×/÷ 1.6); any improvement restarts the stage around the
 //!    new best.
+//! 4. **Confirm** while budget is left: the best setting of each `k`
+//!    within `confirm_within` of the best value is refitted on up to
+//!    `confirm_folds` fresh validation splits (other seeds of the same
+//!    holdout); with two or more, the best mean over them wins (one split
+//!    cannot tell settings within its noise apart, and the best of hundreds
+//!    of trials on it reads high). Not for feature towers.
 //!
 //! Validation is cheap: [`Evaluator`](crate::eval::Evaluator) ranks all
 //! users at once with the blocked top-k kernel (about half of a trial on
@@ -106,6 +113,12 @@ pub struct TuneConfig {
     pub search_binary: Option<bool>,
     /// Only this start (`None`: normal and uniform are both searched).
     pub init: Option<Init>,
+    /// Stage 4: most fresh validation splits on which the close contenders
+    /// are refitted when budget is left (0: never).
+    pub confirm_folds: usize,
+    /// Stage 4: the best setting of each `k` within this fraction of the
+    /// best value is a contender.
+    pub confirm_within: f64,
 }
 
 impl Default for TuneConfig {
@@ -131,6 +144,8 @@ impl Default for TuneConfig {
             perturbations: 12,
             search_binary: None,
             init: None,
+            confirm_folds: 4,
+            confirm_within: 0.03,
         }
     }
 }
@@ -152,16 +167,43 @@ pub struct Trial {
     pub feature_reg: Option<f32>,
     /// Best validation value.
     pub value: f64,
+    /// Stage 4: the fresh validation split this trial was judged on (0: the
+    /// search's own split).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub fold: u32,
     /// Validation value after each sweep (the validation curve).
     pub curve: Vec<f64>,
     /// Seconds.
     pub seconds: f64,
 }
 
+fn is_zero(f: &u32) -> bool {
+    *f == 0
+}
+
+/// Stage 4: one contender's validation values.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Contender {
+    /// The contender's trial on the search's own split.
+    pub trial: usize,
+    /// Its `k`.
+    pub factors: usize,
+    /// Its value on the search's split, then on each fresh split.
+    pub values: Vec<f64>,
+    /// Mean over the fresh splits (the search's own value is left out: it
+    /// won a selection among many trials and reads high).
+    pub fresh_mean: f64,
+    /// Its best sweep on each split, the search's first.
+    pub iterations: Vec<usize>,
+}
+
 /// What [`tune`] found.
 pub struct TuneResult {
     /// Every trial in order.
     pub trials: Vec<Trial>,
+    /// Stage 4 (empty when it did not run): the contenders, each refitted
+    /// on the same fresh validation splits; the best fresh mean won.
+    pub contenders: Vec<Contender>,
     /// The best params (iterations = its best iteration).
     pub best: Params,
     /// Whether the best setting uses binary values (the refit then saw every
@@ -180,14 +222,13 @@ impl TuneResult {
     /// Best validation value at each `k` tried, in increasing `k`: the curve
     /// that decided how far `k` grew.
     pub fn best_by_factors(&self) -> Vec<(usize, f64)> {
-        let mut ks: Vec<usize> = self.trials.iter().map(|t| t.params.factors()).collect();
+        let own = || self.trials.iter().filter(|t| t.fold == 0);
+        let mut ks: Vec<usize> = own().map(|t| t.params.factors()).collect();
         ks.sort_unstable();
         ks.dedup();
         ks.into_iter()
             .map(|k| {
-                let v = self
-                    .trials
-                    .iter()
+                let v = own()
                     .filter(|t| t.params.factors() == k)
                     .map(|t| t.value)
                     .fold(f64::NEG_INFINITY, f64::max);
@@ -345,6 +386,8 @@ struct Search<'a> {
     trials: Vec<Trial>,
     /// (k, seconds) of the last trial at each k.
     cost: Vec<(usize, f64)>,
+    /// Stage 4: the fresh split `fit` and `valid` are (0: the search's own).
+    fold: u32,
     /// Sees each trial as it finishes.
     on_trial: &'a mut dyn FnMut(&Trial),
 }
@@ -382,10 +425,21 @@ impl Search<'_> {
             && self.elapsed() + self.estimate(k) + self.refit_estimate() <= self.cfg.budget_seconds
     }
 
+    /// The best trial on the search's own split.
     fn best(&self) -> Option<&Trial> {
         self.trials
             .iter()
+            .filter(|t| t.fold == 0)
             .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
+    }
+
+    /// Screening bar of a trial: `screen` times the best value so far; none
+    /// on a fresh split (stage 4 compares contenders there, not trials).
+    fn screen_bar(&self) -> f64 {
+        match self.best() {
+            Some(t) if self.fold == 0 => t.value * self.cfg.screen,
+            _ => f64::NEG_INFINITY,
+        }
     }
 
     fn run(&mut self, c: &Cand, stage: u8) -> Result<f64> {
@@ -402,9 +456,7 @@ impl Search<'_> {
         let min_it = self.cfg.min_iterations;
         // Screening: a trial still below `screen` times the best value so
         // far after `min_iterations` sweeps is stopped there.
-        let bar = self
-            .best()
-            .map_or(f64::NEG_INFINITY, |t| t.value * self.cfg.screen);
+        let bar = self.screen_bar();
         let model = p.fit_with(fit, |pr| {
             let r = stop.observe(pr);
             // The first sweeps of a curve can dip before it rises: no
@@ -427,6 +479,7 @@ impl Search<'_> {
             params: model.params().to_builder().track_loss(true).check()?,
             feature_reg: None,
             value: stop.best_value(),
+            fold: self.fold,
             curve: stop.history().iter().map(|h| h.1).collect(),
             seconds,
         };
@@ -469,9 +522,7 @@ impl Search<'_> {
             (Some(b), true) => b,
             _ => &self.fit,
         };
-        let bar = self
-            .best()
-            .map_or(f64::NEG_INFINITY, |t| t.value * self.cfg.screen);
+        let bar = self.screen_bar();
         let (cfg, valid, ft) = (self.cfg, &self.valid, ts.ft);
         let cold = ts.cold.as_ref().filter(|_| ft.cold_metric);
         let rule = crate::train::with_threads(p.threads(), || -> Result<Patience> {
@@ -514,6 +565,7 @@ impl Search<'_> {
                 .check()?,
             feature_reg: c.freg,
             value: rule.best_value(),
+            fold: self.fold,
             curve: rule.history().iter().map(|h| h.1).collect(),
             seconds: t0.elapsed().as_secs_f64(),
         };
@@ -618,6 +670,7 @@ fn search(
         fit_bin,
         trials: Vec::new(),
         cost: Vec::new(),
+        fold: 0,
         on_trial: &mut on_trial,
     };
     let small = cfg.small_factors.max(1);
@@ -915,7 +968,17 @@ fn search(
             misses = 0;
         } else {
             misses += 1;
-            if misses >= 2 {
+            // Two k's without a gain end the growth, unless the next k's
+            // stage (about six trials) fits in the first half of the
+            // budget: one validation split cannot tell k apart within its
+            // noise (ml-100k, split seed 1: 0.351 / 0.350 / 0.350 at k 32 /
+            // 64 / 128; on test k 512 read 0.395 where k 32 read 0.377), and
+            // stage 4 compares the k's on fresh splits.
+            let roomy = ladder
+                .iter()
+                .find(|&&k2| k2 > k)
+                .is_some_and(|&k2| s.elapsed() + 6.0 * s.estimate(k2) <= 0.5 * cfg.budget_seconds);
+            if misses >= 2 && !roomy {
                 break;
             }
         }
@@ -987,7 +1050,16 @@ fn search(
         break;
     }
 
-    let best_t = s.best().expect("invariant: at least one trial").clone();
+    // Stage 4: with budget left, the close contenders on fresh splits.
+    let (contenders, winner) = if s.towers.is_none() && cfg.confirm_folds > 0 {
+        confirm(&mut s, input, search_binary)?
+    } else {
+        (Vec::new(), None)
+    };
+    let best_t = match winner {
+        Some(t) => t,
+        None => s.best().expect("invariant: at least one trial").clone(),
+    };
     let trials = std::mem::take(&mut s.trials);
     drop(s);
     let refit_data = if best_t.binary {
@@ -1006,12 +1078,141 @@ fn search(
     };
     Ok(TuneResult {
         trials,
+        contenders,
         best,
         best_binary: best_t.binary,
         model,
         towers,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Stage 4. The best trial of each `k` within `confirm_within` of the best
+/// value (at most four, best first) is refitted on fresh validation splits
+/// of `input` (other seeds of the same holdout; no screening there), fold
+/// after fold while a whole fold and the refit fit in the budget, up to
+/// `confirm_folds`. With two fresh folds or more, the contender with the best
+/// mean over the fresh folds wins, refitted with the median of its best
+/// sweeps; the search's own value is left out of the mean, as the best of
+/// many trials on that split reads high (ml-100k: 700 trials at k 32 against
+/// 5 at k 128). Returns the contenders and the winner (`None`: the search's
+/// best stands).
+fn confirm(
+    s: &mut Search<'_>,
+    input: &Interactions,
+    search_binary: bool,
+) -> Result<(Vec<Contender>, Option<Trial>)> {
+    let cfg = s.cfg;
+    let Some(best) = s.best().cloned() else {
+        return Ok((Vec::new(), None));
+    };
+    let mut per_k: Vec<&Trial> = Vec::new();
+    for t in s.trials.iter().filter(|t| t.fold == 0) {
+        match per_k
+            .iter_mut()
+            .find(|b| b.params.factors() == t.params.factors())
+        {
+            Some(b) if t.value > b.value => *b = t,
+            Some(_) => {}
+            None => per_k.push(t),
+        }
+    }
+    per_k.retain(|t| t.value >= best.value * (1.0 - cfg.confirm_within));
+    per_k.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.id.cmp(&b.id)));
+    per_k.truncate(4);
+    if per_k.len() < 2 {
+        return Ok((Vec::new(), None));
+    }
+    let own: Vec<Trial> = per_k.into_iter().cloned().collect();
+    let cands: Vec<Cand> = own
+        .iter()
+        .map(|t| Cand {
+            p: t.params.clone(),
+            binary: t.binary,
+            freg: None,
+        })
+        .collect();
+    let mut contenders: Vec<Contender> = own
+        .iter()
+        .map(|t| Contender {
+            trial: t.id,
+            factors: t.params.factors(),
+            values: vec![t.value],
+            fresh_mean: f64::NAN,
+            iterations: vec![t.params.iterations()],
+        })
+        .collect();
+    let refit = own
+        .iter()
+        .map(|t| s.estimate(t.params.factors()) * 0.75)
+        .fold(0.0, f64::max);
+    let mut folds = 0usize;
+    for f in 1..=cfg.confirm_folds as u32 {
+        let cost: f64 = own.iter().map(|t| s.estimate(t.params.factors())).sum();
+        let trials_ok = cfg
+            .max_trials
+            .is_none_or(|m| s.trials.len() + own.len() <= m);
+        if !trials_ok || s.elapsed() + cost + refit > cfg.budget_seconds {
+            break;
+        }
+        let seed = cfg
+            .seed
+            .wrapping_add(u64::from(f).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+        let (fit, valid) = random_holdout(input, cfg.validation_fraction, seed)?;
+        let fit_bin = if search_binary {
+            Some(binarized(&fit)?)
+        } else {
+            None
+        };
+        let saved = (
+            std::mem::replace(&mut s.fit, fit),
+            std::mem::replace(&mut s.valid, valid),
+            std::mem::replace(&mut s.fit_bin, fit_bin),
+        );
+        s.fold = f;
+        let mut run = || -> Result<()> {
+            for (c, ct) in cands.iter().zip(contenders.iter_mut()) {
+                let v = s.run(c, 4)?;
+                let it = s.trials.last().map_or(1, |t| t.params.iterations());
+                ct.values.push(v);
+                ct.iterations.push(it);
+            }
+            Ok(())
+        };
+        let r = run();
+        (s.fit, s.valid, s.fit_bin) = saved;
+        s.fold = 0;
+        r?;
+        folds += 1;
+    }
+    for ct in contenders.iter_mut() {
+        let fresh = &ct.values[1..];
+        if !fresh.is_empty() {
+            ct.fresh_mean = fresh.iter().sum::<f64>() / fresh.len() as f64;
+        }
+    }
+    if folds < 2 {
+        return Ok((contenders, None));
+    }
+    // Best fresh mean; ties to the better value on the search's split.
+    let (w, ct) = contenders
+        .iter()
+        .enumerate()
+        .max_by(|a, b| {
+            a.1.fresh_mean
+                .total_cmp(&b.1.fresh_mean)
+                .then(b.0.cmp(&a.0))
+        })
+        .expect("invariant: two contenders or more");
+    let mut its = ct.iterations.clone();
+    its.sort_unstable();
+    let mut t = own[w].clone();
+    t.params = t
+        .params
+        .to_builder()
+        .iterations(its[its.len() / 2])
+        .check()?;
+    Ok((contenders, Some(t)))
 }
 
 /// `λ` rescaled so that the effective strength `λ (|S_u| + α0 n)^ν` of a

@@ -271,6 +271,7 @@ pub fn run(a: Args) -> Result<()> {
         "best_validation_by_factors": by_k.iter().map(|(k, v)| serde_json::json!({"factors": k, "value": v})).collect::<Vec<_>>(),
         "metric": a.metric.to_string(),
         "tower_params": result.towers.as_ref().map(|t| &t.0),
+        "contenders": &result.contenders,
         "trials": result.trials.len(),
         "seconds": result.seconds,
         "budget_seconds": a.budget,
@@ -279,6 +280,26 @@ pub fn run(a: Args) -> Result<()> {
     if !a.quiet {
         let line: Vec<String> = by_k.iter().map(|(k, v)| format!("k {k}: {v:.4}")).collect();
         println!("best {} by k: {}", a.metric, line.join(", "));
+        if !result.contenders.is_empty() {
+            let line: Vec<String> = result
+                .contenders
+                .iter()
+                .map(|c| {
+                    let v: Vec<String> = c.values.iter().map(|v| format!("{v:.4}")).collect();
+                    format!(
+                        "k {} (trial {}): {} -> {:.4}",
+                        c.factors,
+                        c.trial,
+                        v.join(" "),
+                        c.fresh_mean
+                    )
+                })
+                .collect();
+            println!(
+                "fresh validation splits (own split first, then the mean of the fresh ones): {}",
+                line.join("; ")
+            );
+        }
         println!(
             "{} trials in {:.1} s (budget {:.0} s)",
             result.trials.len(),
