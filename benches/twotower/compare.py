@@ -66,6 +66,12 @@ def read_pairs(path):
     return a
 
 
+def n_trials(d):
+    """Trials the row's tune ran (None without a tune record)."""
+    p = os.path.join(d, "tune.json")
+    return json.load(open(p)).get("trials") if os.path.exists(p) else None
+
+
 def fit_seconds(d):
     m = json.load(open(os.path.join(d, "manifest.json")))
     return sum(h["seconds"] + h.get("loss_seconds", 0.0) for h in m["history"]), len(m["history"])
@@ -259,7 +265,7 @@ def main():
                 fit_s, epochs = fit_seconds(mdir)
                 sc = score(mdir, train, test, beta, os.path.join(work, "tmp"))
                 emit({"data": d, "seed": s, "row": name, "beta": beta, "validation": valid, "tune_seconds": round(tune_s, 1),
-                      "fit_seconds": round(fit_s, 2), "iterations": epochs, "budget": float(budget), **sc})
+                      "fit_seconds": round(fit_s, 2), "iterations": epochs, "budget": float(budget), "trials": n_trials(mdir), **sc})
         if d == "citeulike-a" and "--no-cold" not in flags:
             budget = opt["--budget-large"]
             if True:
@@ -287,7 +293,7 @@ def main():
                     fit_s, epochs = fit_seconds(mdir)
                     sc = score(mdir, train, test, 0.0, os.path.join(work, "tmp"), candidates=cands)
                     emit({"data": d + "-cold", "seed": s, "row": name, "beta": 0.0, "validation": None, "tune_seconds": round(tune_s, 1),
-                          "fit_seconds": round(fit_s, 2), "iterations": epochs, "budget": float(budget), **sc})
+                          "fit_seconds": round(fit_s, 2), "iterations": epochs, "budget": float(budget), "trials": n_trials(mdir), **sc})
 
 
 def table(path):
@@ -296,14 +302,15 @@ def table(path):
     datas = ["ml-100k", "ml-latest-small", "lastfm", "citeulike-a", "citeulike-a-cold"]
     key = lambda dr: (datas.index(dr[0]) if dr[0] in datas else 99, names.index(dr[1]) if dr[1] in names else 99, dr[1])
     order = sorted({(r["data"], r["row"]) for r in rows}, key=key)
-    print("| data | model | Recall@20 | NDCG@20 | coverage | mean pop. | fit s | epochs | β | seeds |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("| data | model | Recall@20 | NDCG@20 | coverage | mean pop. | fit s | epochs | β | trials | seeds |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for d, name in order:
-        rs = [r for r in rows if r["data"] == d and r["row"] == name]
+        rs = sorted((r for r in rows if r["data"] == d and r["row"] == name), key=lambda r: r["seed"])
         f = lambda k: np.array([r[k] for r in rs], float)
         ms = lambda k, p=3: f"{f(k).mean():.{p}f} ± {f(k).std():.{p}f}" if len(rs) > 1 else f"{f(k).mean():.{p}f}"
         betas = "/".join(f"{r['beta']:g}" for r in rs)
-        print(f"| {d} | {name} | {ms('recall@20')} | {ms('ndcg@20')} | {f('coverage').mean():.3f} | {f('mean_pop').mean():.0f} | {f('fit_seconds').mean():.1f} | {f('iterations').mean():.0f} | {betas} | {len(rs)} |")
+        trials = "/".join(str(r["trials"]) if r.get("trials") is not None else "–" for r in rs)
+        print(f"| {d} | {name} | {ms('recall@20')} | {ms('ndcg@20')} | {f('coverage').mean():.3f} | {f('mean_pop').mean():.0f} | {f('fit_seconds').mean():.1f} | {f('iterations').mean():.0f} | {betas} | {trials} | {len(rs)} |")
 
 
 main()
