@@ -222,20 +222,29 @@ impl TuneResult {
     /// Best validation value at each `k` tried, in increasing `k`: the curve
     /// that decided how far `k` grew.
     pub fn best_by_factors(&self) -> Vec<(usize, f64)> {
-        let own = || self.trials.iter().filter(|t| t.fold == 0);
-        let mut ks: Vec<usize> = own().map(|t| t.params.factors()).collect();
-        ks.sort_unstable();
-        ks.dedup();
-        ks.into_iter()
-            .map(|k| {
-                let v = own()
-                    .filter(|t| t.params.factors() == k)
-                    .map(|t| t.value)
-                    .fold(f64::NEG_INFINITY, f64::max);
-                (k, v)
-            })
+        best_per_k(&self.trials)
+            .into_iter()
+            .map(|t| (t.params.factors(), t.value))
             .collect()
     }
+}
+
+/// The best trial of each `k` on the search's own split (the first of
+/// equals), in increasing `k`.
+fn best_per_k(trials: &[Trial]) -> Vec<&Trial> {
+    let mut per_k: Vec<&Trial> = Vec::new();
+    for t in trials.iter().filter(|t| t.fold == 0) {
+        match per_k
+            .iter_mut()
+            .find(|b| b.params.factors() == t.params.factors())
+        {
+            Some(b) if t.value > b.value => *b = t,
+            Some(_) => {}
+            None => per_k.push(t),
+        }
+    }
+    per_k.sort_by_key(|t| t.params.factors());
+    per_k
 }
 
 /// Stage-2 factor counts: `2 small`, `4 small`, … up to `max` (just `[max]`
@@ -410,9 +419,13 @@ impl Search<'_> {
 
     fn refit_estimate(&self) -> f64 {
         self.best()
-            // A refit has 25 % more data but no validation (about half
-            // of a trial on CiteULike-a).
-            .map_or(0.0, |t| self.estimate(t.params.factors()) * 0.75)
+            .map_or(0.0, |t| self.refit_estimate_at(t.params.factors()))
+    }
+
+    /// A refit at `k`: 25 % more data than a trial but no validation
+    /// (about half of a trial on CiteULike-a).
+    fn refit_estimate_at(&self, k: usize) -> f64 {
+        self.estimate(k) * 0.75
     }
 
     fn trials_left(&self) -> bool {
@@ -1106,17 +1119,7 @@ fn confirm(
     let Some(best) = s.best().cloned() else {
         return Ok((Vec::new(), None));
     };
-    let mut per_k: Vec<&Trial> = Vec::new();
-    for t in s.trials.iter().filter(|t| t.fold == 0) {
-        match per_k
-            .iter_mut()
-            .find(|b| b.params.factors() == t.params.factors())
-        {
-            Some(b) if t.value > b.value => *b = t,
-            Some(_) => {}
-            None => per_k.push(t),
-        }
-    }
+    let mut per_k = best_per_k(&s.trials);
     per_k.retain(|t| t.value >= best.value * (1.0 - cfg.confirm_within));
     per_k.sort_by(|a, b| b.value.total_cmp(&a.value).then(a.id.cmp(&b.id)));
     per_k.truncate(4);
@@ -1144,7 +1147,7 @@ fn confirm(
         .collect();
     let refit = own
         .iter()
-        .map(|t| s.estimate(t.params.factors()) * 0.75)
+        .map(|t| s.refit_estimate_at(t.params.factors()))
         .fold(0.0, f64::max);
     let mut folds = 0usize;
     for f in 1..=cfg.confirm_folds as u32 {
