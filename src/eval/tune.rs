@@ -37,9 +37,12 @@
 //! users at once with the blocked top-k kernel (about half of a trial on
 //! CiteULike-a, where a 32-factor trial went from 57 s to 3.6 s).
 //!
-//! A trial is started only when its cost (the last trial's at that `k`, or
-//! the nearest smaller `k`'s scaled by `(k/k')^1.7`) plus the final refit
-//! fit in what is left of the budget; a started trial runs to its end. The
+//! A trial is started only when its cost plus the final refit (at the
+//! larger of its `k` and the best's) fit in what is left of the budget; a
+//! started trial runs to its end. Its cost is a sweep's cost at that `k`
+//! (the last trial's there, or the nearest smaller `k`'s scaled by
+//! `(k/k')²`) times the sweeps the best trial so far ran (see
+//! [`CostModel`]). The
 //! best setting is then refitted on all of the input. Every trial records
 //! its validation curve (the metric after each sweep; early stopping with
 //! `patience`, never before `min_iterations`; from then on a trial below
@@ -385,6 +388,42 @@ struct TowerSearch<'a> {
     cold: Option<ColdSplit>,
 }
 
+/// What a sweep costs at each `k`, learned from the trials: the last
+/// trial's seconds over its sweeps (its setup included), the nearest smaller
+/// `k`'s scaled by `(k/k')²` where none ran yet. A sweep's solves cost
+/// `O(k²)` a row with CG and more with the block solver the larger `k`s
+/// switch to: on CiteULike-a a sweep (validation included) took 1.3 s at
+/// k 256 and 6.3 s at k 512, where the old `(k/k')^1.7` scaling of a whole
+/// trial predicted 26 s for a trial that ran 146 s.
+#[derive(Clone, Debug, Default)]
+struct CostModel {
+    /// (k, seconds a sweep) of the last trial at each k.
+    per_sweep: Vec<(usize, f64)>,
+}
+
+impl CostModel {
+    fn record(&mut self, k: usize, seconds: f64, sweeps: usize) {
+        self.per_sweep.retain(|c| c.0 != k);
+        self.per_sweep.push((k, seconds / sweeps.max(1) as f64));
+    }
+
+    /// Seconds a sweep at `k` (0 before any trial).
+    fn per_sweep(&self, k: usize) -> f64 {
+        if let Some(&(_, s)) = self.per_sweep.iter().find(|c| c.0 == k) {
+            return s;
+        }
+        match self
+            .per_sweep
+            .iter()
+            .filter(|c| c.0 < k)
+            .max_by_key(|c| c.0)
+        {
+            Some(&(k0, s)) => s * (k as f64 / k0 as f64).powi(2),
+            None => 0.0,
+        }
+    }
+}
+
 struct Search<'a> {
     cfg: &'a TuneConfig,
     towers: Option<TowerSearch<'a>>,
@@ -393,8 +432,8 @@ struct Search<'a> {
     valid: Interactions,
     fit_bin: Option<Interactions>,
     trials: Vec<Trial>,
-    /// (k, seconds) of the last trial at each k.
-    cost: Vec<(usize, f64)>,
+    /// Seconds a sweep costs, by k.
+    cost: CostModel,
     /// Stage 4: the fresh split `fit` and `valid` are (0: the search's own).
     fold: u32,
     /// Sees each trial as it finishes.
@@ -406,15 +445,12 @@ impl Search<'_> {
         self.start.elapsed().as_secs_f64()
     }
 
+    /// A trial at `k`: as many sweeps as the best trial so far ran (the
+    /// carried settings are its neighbours; on CiteULike-a the last trial at
+    /// k 256 stopped after 5 sweeps, the k 512 trial after it ran 23).
     fn estimate(&self, k: usize) -> f64 {
-        if let Some(&(_, s)) = self.cost.iter().rev().find(|c| c.0 == k) {
-            return s;
-        }
-        // Scale the nearest smaller k's cost: O(k²) a row for the solves.
-        match self.cost.iter().filter(|c| c.0 < k).max_by_key(|c| c.0) {
-            Some(&(k0, s)) => s * (k as f64 / k0 as f64).powf(1.7),
-            None => 0.0,
-        }
+        let sweeps = self.best().map_or(1, |t| t.curve.len().max(1));
+        self.cost.per_sweep(k) * sweeps as f64
     }
 
     fn refit_estimate(&self) -> f64 {
@@ -432,10 +468,11 @@ impl Search<'_> {
         self.cfg.max_trials.is_none_or(|m| self.trials.len() < m)
     }
 
-    /// Whether a trial at `k` fits in the budget (the refit reserved).
+    /// Whether a trial at `k` fits in the budget with the refit reserved:
+    /// the best's, or this trial's own should it win.
     fn affordable(&self, k: usize) -> bool {
-        self.trials_left()
-            && self.elapsed() + self.estimate(k) + self.refit_estimate() <= self.cfg.budget_seconds
+        let refit = self.refit_estimate().max(self.refit_estimate_at(k));
+        self.trials_left() && self.elapsed() + self.estimate(k) + refit <= self.cfg.budget_seconds
     }
 
     /// The best trial on the search's own split.
@@ -515,9 +552,8 @@ impl Search<'_> {
 
     fn record(&mut self, t: Trial) -> f64 {
         (self.on_trial)(&t);
-        let k = t.params.factors();
-        self.cost.retain(|c| c.0 != k);
-        self.cost.push((k, t.seconds));
+        self.cost
+            .record(t.params.factors(), t.seconds, t.curve.len());
         let v = t.value;
         self.trials.push(t);
         v
@@ -682,7 +718,7 @@ fn search(
         valid,
         fit_bin,
         trials: Vec::new(),
-        cost: Vec::new(),
+        cost: CostModel::default(),
         fold: 0,
         on_trial: &mut on_trial,
     };
@@ -1449,6 +1485,28 @@ fn random_cand(
         binary,
         freg: None,
     })
+}
+
+#[cfg(test)]
+mod cost_tests {
+    use super::CostModel;
+
+    #[test]
+    fn trial_cost_is_a_sweep_cost_times_sweeps_scaled_by_k_squared() {
+        let mut c = CostModel::default();
+        assert_eq!(c.per_sweep(64), 0.0);
+        c.record(32, 3.0, 6);
+        c.record(256, 7.9, 5);
+        c.record(128, 14.4, 24);
+        assert_eq!(c.per_sweep(32), 0.5);
+        // The nearest smaller k's sweep, scaled by (k/k')²: 256's, not 128's.
+        assert!((c.per_sweep(512) - 1.58 * 4.0).abs() < 1e-12);
+        assert!((c.per_sweep(64) - 0.5 * 4.0).abs() < 1e-12);
+        // A trial at k replaces the estimate there; zero sweeps count as one.
+        c.record(256, 9.0, 0);
+        assert_eq!(c.per_sweep(256), 9.0);
+        assert!((c.per_sweep(1024) - 9.0 * 16.0).abs() < 1e-12);
+    }
 }
 
 #[cfg(test)]
