@@ -42,13 +42,13 @@
 //! started trial runs to its end. Its cost is a sweep's cost at that `k`
 //! (the last trial's there, or the nearest smaller `k`'s scaled by
 //! `(k/k')²`) times the sweeps the best trial so far ran (see
-//! [`CostModel`]). The
-//! best setting is then refitted on all of the input. Every trial records
-//! its validation curve (the metric after each sweep; early stopping with
-//! `patience`, never before `min_iterations`; from then on a trial below
-//! `screen` times the best value so far is stopped). With limits that bind before
-//! the budget (`max_trials`, `explore_trials`) the search is deterministic;
-//! with a binding wall-clock budget, where it stops depends on the machine.
+//! [`CostModel`]). The best setting is then refitted on all of the input.
+//! Every trial records its validation curve (the metric after each sweep;
+//! early stopping with `patience`, never before `min_iterations`; from then
+//! on a trial below `screen` times the best value so far is stopped). With
+//! limits that bind before the budget (`max_trials`, `explore_trials`) the
+//! search is deterministic; with a binding wall-clock budget, where it stops
+//! depends on the machine.
 
 use std::time::Instant;
 
