@@ -42,7 +42,7 @@
 //! started trial runs to its end. Its cost is a sweep's cost at that `k`
 //! (the last trial's there, or the nearest smaller `k`'s scaled by
 //! `(k/k')²`) times the sweeps the best trial so far ran (see
-//! [`CostModel`]). The best setting is then refitted on all of the input.
+//! `CostModel`). The best setting is then refitted on all of the input.
 //! Every trial records its validation curve (the metric after each sweep;
 //! early stopping with `patience`, never before `min_iterations`; from then
 //! on a trial below `screen` times the best value so far is stopped). With
