@@ -39,7 +39,9 @@
 //!
 //! A trial is started only when its cost plus the final refit (at the
 //! larger of its `k` and the best's) fit in what is left of the budget; a
-//! started trial runs to its end. Its cost is a sweep's cost at that `k`
+//! started trial whose curve runs longer than priced is cut when only that
+//! refit's reserve is left, keeping its best sweep so far. Its cost is a
+//! sweep's cost at that `k`
 //! (the last trial's there, or the nearest smaller `k`'s scaled by
 //! `(k/k')²`) times the sweeps the best trial so far ran (see
 //! `CostModel`). The best setting is then refitted on all of the input.
@@ -468,11 +470,25 @@ impl Search<'_> {
         self.cfg.max_trials.is_none_or(|m| self.trials.len() < m)
     }
 
-    /// Whether a trial at `k` fits in the budget with the refit reserved:
-    /// the best's, or this trial's own should it win.
-    fn affordable(&self, k: usize) -> bool {
+    /// The search's clock reading by which a trial at `k` must end: the
+    /// budget less the refit reserved for it (the best's, or this trial's
+    /// own should it win).
+    fn deadline(&self, k: usize) -> f64 {
         let refit = self.refit_estimate().max(self.refit_estimate_at(k));
-        self.trials_left() && self.elapsed() + self.estimate(k) + refit <= self.cfg.budget_seconds
+        self.cfg.budget_seconds - refit
+    }
+
+    /// Whether a trial at `k` fits in the budget with the refit reserved.
+    fn affordable(&self, k: usize) -> bool {
+        self.trials_left() && self.elapsed() + self.estimate(k) <= self.deadline(k)
+    }
+
+    /// Whether a trial that ends by `deadline` has to stop now: a trial
+    /// runs longer than priced when its curve does (a new k can climb for
+    /// more sweeps than the best so far), and is then cut at the deadline,
+    /// keeping its best sweep so far.
+    fn past(start: Instant, deadline: f64) -> bool {
+        start.elapsed().as_secs_f64() >= deadline
     }
 
     /// The best trial on the search's own split.
@@ -507,11 +523,14 @@ impl Search<'_> {
         // Screening: a trial still below `screen` times the best value so
         // far after `min_iterations` sweeps is stopped there.
         let bar = self.screen_bar();
+        let (start, deadline) = (self.start, self.deadline(p.factors()));
         let model = p.fit_with(fit, |pr| {
             let r = stop.observe(pr);
             // The first sweeps of a curve can dip before it rises: no
             // early stop before `min_iterations`.
-            if pr.report.iteration < min_it {
+            if Self::past(start, deadline) {
+                std::ops::ControlFlow::Break(())
+            } else if pr.report.iteration < min_it {
                 std::ops::ControlFlow::Continue(())
             } else if stop.best_value() < bar {
                 std::ops::ControlFlow::Break(())
@@ -572,6 +591,7 @@ impl Search<'_> {
             _ => &self.fit,
         };
         let bar = self.screen_bar();
+        let (start, deadline) = (self.start, self.deadline(p.factors()));
         let (cfg, valid, ft) = (self.cfg, &self.valid, ts.ft);
         let cold = ts.cold.as_ref().filter(|_| ft.cold_metric);
         let rule = crate::train::with_threads(p.threads(), || -> Result<Patience> {
@@ -597,7 +617,9 @@ impl Search<'_> {
                 let (_, flow) = rule.observe(it, value);
                 // As `run`: no stop before `min_iterations`, then screening
                 // and patience.
-                if it >= cfg.min_iterations && (rule.best_value() < bar || flow.is_break()) {
+                if Self::past(start, deadline)
+                    || (it >= cfg.min_iterations && (rule.best_value() < bar || flow.is_break()))
+                {
                     break;
                 }
             }
@@ -1552,6 +1574,32 @@ mod tower_tests {
             seed,
             ..TuneConfig::default()
         }
+    }
+
+    #[test]
+    fn a_trial_past_the_budget_is_cut_after_its_sweep() {
+        // A budget spent before the first sweep ends: the one forced trial
+        // stops after that sweep (not at `min_iterations`, nor at
+        // `max_iterations`), and the tune still refits it.
+        let (data, itf) = planted(2);
+        let base = Params::builder().threads(1).check().unwrap();
+        let c = TuneConfig {
+            budget_seconds: 1e-9,
+            max_iterations: 6,
+            min_iterations: 4,
+            ..cfg(2)
+        };
+        let plain = tune(&data, &base, &c, |_| {}).unwrap();
+        assert_eq!(plain.trials.len(), 1);
+        assert_eq!(plain.trials[0].curve.len(), 1);
+        assert_eq!(plain.model.n_users(), data.n_users());
+        let ft = FeatureTune::new(None, Some(&itf));
+        let towers = tune_with_features(&data, &base, &c, &ft, |_| {}).unwrap();
+        assert_eq!(towers.trials.len(), 1);
+        assert_eq!(towers.trials[0].curve.len(), 1);
+        // With the budget unbound the same trial runs past `min_iterations`.
+        let roomy = tune(&data, &base, &TuneConfig { budget_seconds: 1e6, ..c }, |_| {}).unwrap();
+        assert!(roomy.trials[0].curve.len() >= 4, "{:?}", roomy.trials[0].curve);
     }
 
     #[test]
