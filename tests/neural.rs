@@ -793,6 +793,19 @@ fn tower_tune_stays_on_validation_and_refits_the_best() {
     // Deterministic with max_trials binding.
     let again = tune_towers(&data, &base, None, None, &cfg, |_| {}).unwrap();
     assert_eq!(again.model.item_factors(), r.model.item_factors());
+    // A budget spent before the first epoch ends: the one trial is cut
+    // after that epoch (patience and max_epochs would run it longer) and
+    // still refitted.
+    let spent = TowerTuneConfig {
+        budget_seconds: 1e-9,
+        patience: 6,
+        ..cfg.clone()
+    };
+    let cut = tune_towers(&data, &base, None, None, &spent, |_| {}).unwrap();
+    assert_eq!(cut.trials.len(), 1);
+    assert_eq!(cut.trials[0].curve.len(), 1, "{:?}", cut.trials[0].curve);
+    assert_eq!(cut.model.history().len(), 1);
+    assert!(r.trials.iter().all(|t| t.curve.len() >= 2));
     let bad = TowerTuneConfig {
         priors: vec![f32::NAN],
         ..cfg

@@ -14,8 +14,10 @@
 //! grid are then evaluated on the same towers, which costs no training). The first trials are
 //! fixed settings that do well on the usual data; then random settings
 //! (log scales) until the budget is spent. A trial is started only when the
-//! last trial's time plus the refit fit in what is left; with `max_trials`
-//! binding first the search is deterministic.
+//! last trial's time plus the refit fit in what is left, and a trial still
+//! running when only the refit's reserve is left (the best trial's time, or
+//! this trial's own so far should it win) is cut there, keeping its best
+//! epoch; with `max_trials` binding first the search is deterministic.
 
 use std::time::Instant;
 
@@ -209,6 +211,9 @@ pub fn tune_towers(
     let rows = |s: Option<&SideRows>| s.map(|s| s.rows.clone());
     let mut trials: Vec<TowerTrial> = Vec::new();
     let mut last = 0.0f64;
+    // Seconds of the best trial so far: its refit is reserved.
+    let mut best_seconds = 0.0f64;
+    let mut best_value = f64::NEG_INFINITY;
     for (id, c) in cands.iter().enumerate().take(max) {
         let left = cfg.budget_seconds - start.elapsed().as_secs_f64();
         // The refit costs about a trial (more data, fewer epochs).
@@ -225,7 +230,14 @@ pub fn tune_towers(
             cfg.metric,
             cfg.patience,
             c.beta,
-            |_, _| std::ops::ControlFlow::Continue(()),
+            |_, _| {
+                let reserve = best_seconds.max(t.elapsed().as_secs_f64());
+                if start.elapsed().as_secs_f64() + reserve >= cfg.budget_seconds {
+                    std::ops::ControlFlow::Break(())
+                } else {
+                    std::ops::ControlFlow::Continue(())
+                }
+            },
         )?;
         // The other prior values on the same towers: evaluation only, so
         // every trial also searches β (its epochs were chosen at its own β).
@@ -246,6 +258,9 @@ pub fn tune_towers(
             }
         }
         last = t.elapsed().as_secs_f64();
+        if value > best_value {
+            (best_value, best_seconds) = (value, last);
+        }
         let trial = TowerTrial {
             id,
             params: fitted.params().clone(),
