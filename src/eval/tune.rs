@@ -1598,8 +1598,21 @@ mod tower_tests {
         assert_eq!(towers.trials.len(), 1);
         assert_eq!(towers.trials[0].curve.len(), 1);
         // With the budget unbound the same trial runs past `min_iterations`.
-        let roomy = tune(&data, &base, &TuneConfig { budget_seconds: 1e6, ..c }, |_| {}).unwrap();
-        assert!(roomy.trials[0].curve.len() >= 4, "{:?}", roomy.trials[0].curve);
+        let roomy = tune(
+            &data,
+            &base,
+            &TuneConfig {
+                budget_seconds: 1e6,
+                ..c
+            },
+            |_| {},
+        )
+        .unwrap();
+        assert!(
+            roomy.trials[0].curve.len() >= 4,
+            "{:?}",
+            roomy.trials[0].curve
+        );
     }
 
     #[test]
