@@ -53,46 +53,60 @@ class _Block:
     __slots__ = ("ids", "rows", "indptr", "indices", "values", "need", "dst")
 
     def __init__(self, own, other, values, ids, other_rows_per_block):
-        order = np.lexsort((other, own))
-        own, other, values, ids = own[order], other[order], values[order], ids[order]
+        # Sorted by (own, other) through one int64 key (indices < 2^31 each;
+        # the pairs are distinct, duplicates having been summed).
+        span = int(other.max()) + 1
+        order = np.argsort(own * span + other, kind="stable")
+        own, other, values = own[order], other[order], values[order]
         self.rows, start, counts = np.unique(own, return_index=True, return_counts=True)
-        self.ids = ids[start]
+        self.ids = ids[order[start]]
         self.indptr = np.zeros(len(self.rows) + 1, dtype=np.int64)
         np.cumsum(counts, out=self.indptr[1:])
         self.need, self.indices = np.unique(other, return_inverse=True)
         self.indices = self.indices.astype(np.int64).ravel()
         self.values = values.astype(np.float32)
-        pos = np.repeat(np.arange(len(self.rows)), counts)
-        pairs = np.unique(np.stack([other // other_rows_per_block, pos]), axis=1)
-        self.dst = {}
-        for b in np.unique(pairs[0]):
-            self.dst[int(b)] = pairs[1][pairs[0] == b]
+        # (other block, position of own row) pairs, distinct, sorted by
+        # block then position, as one int64 key.
+        n_rows = len(self.rows)
+        pos = np.repeat(np.arange(n_rows), counts)
+        blocks, positions = np.divmod(np.unique((other // other_rows_per_block) * n_rows + pos), n_rows)
+        cut = np.flatnonzero(np.diff(blocks)) + 1
+        self.dst = {int(b[0]): p for b, p in zip(np.split(blocks, cut), np.split(positions, cut))}
 
 
-def _make_blocks(key: int, other_rows_per_block: int):
-    """mapPartitionsWithIndex: triples ``(block, (uidx, iidx, value, uid,
-    iid))`` of one block → ``[(block, _Block)]`` (``key`` 0 builds user
-    blocks)."""
+def _blocks(joined, key: int, rows: int, other_rows_per_block: int, n_blocks: int):
+    """The cached-to-be RDD ``(block, _Block)`` of one side (``key`` 0: user
+    blocks), from ``joined`` (``u_idx, i_idx, v, u, i``; one row an
+    interaction). Each block is built from one Arrow batch of its rows
+    (``groupBy(block).applyInPandas``): the interactions never pass through
+    Python one by one; only the built blocks (one pickled value each) are
+    moved to their partitions."""
+    import pickle
 
-    def build(b, it):
-        own, other, vals, ids = [], [], [], []
-        for _, t in it:
-            own.append(t[key])
-            other.append(t[1 - key])
-            vals.append(t[2])
-            ids.append(t[3 + key])
-        if not own:
-            return []
+    from pyspark.sql import functions as F
+
+    own_c, other_c, id_c = ("u_idx", "i_idx", "u") if key == 0 else ("i_idx", "u_idx", "i")
+
+    def build(pdf):
+        import pandas as pd
+
         blk = _Block(
-            np.asarray(own, dtype=np.int64),
-            np.asarray(other, dtype=np.int64),
-            np.asarray(vals, dtype=np.float64),
-            np.asarray(ids, dtype=object),
+            pdf[own_c].to_numpy(np.int64),
+            pdf[other_c].to_numpy(np.int64),
+            pdf["v"].to_numpy(np.float64),
+            pdf[id_c].to_numpy(object),
             other_rows_per_block,
         )
-        return [(b, blk)]
+        b = int(pdf["b"].iloc[0])
+        return pd.DataFrame({"b": [b], "blk": [pickle.dumps(blk, protocol=pickle.HIGHEST_PROTOCOL)]})
 
-    return build
+    built = (
+        joined.select(own_c, other_c, "v", id_c)
+        .withColumn("b", (F.col(own_c) / F.lit(rows)).cast("long"))
+        .groupBy("b")
+        .applyInPandas(build, schema="b long, blk binary")
+    )
+    return built.rdd.map(lambda r: (int(r[0]), pickle.loads(r[1]))).partitionBy(n_blocks, _block_key)
 
 
 class SparkModel:
@@ -293,6 +307,11 @@ def fit(
     up to float32 reduction-order rounding.
     """
     spark = _spark_session(df)
+    try:  # the blocks are built from Arrow batches (applyInPandas)
+        import pandas  # noqa: F401
+        import pyarrow  # noqa: F401
+    except ImportError as e:
+        raise ImportError(f"ials.spark.fit needs pandas and pyarrow ({e}); pip install 'ials[spark]'") from e
     from pyspark.sql import functions as F
     from pyspark.sql.types import ArrayType, FloatType, StringType, StructField, StructType
 
@@ -356,15 +375,9 @@ def fit(
     n_users, n_items = uidx.count(), iidx.count()
     per_block = (_rows_per_block(n_users, n_blocks), _rows_per_block(n_items, n_blocks))
     joined = pairs.join(uidx, "u").join(iidx, "i").select("u_idx", "i_idx", "v", "u", "i").persist()
-    triples = joined.rdd.map(tuple)
     states = []
     for key, side in ((0, "user"), (1, "item")):
-        rows, other = per_block[key], per_block[1 - key]
-        blocks = (
-            triples.map(lambda t, key=key, rows=rows: (t[key] // rows, t))
-            .partitionBy(n_blocks, _block_key)
-            .mapPartitionsWithIndex(_make_blocks(key, other), preservesPartitioning=True)
-        )
+        blocks = _blocks(joined, key, per_block[key], per_block[1 - key], n_blocks)
 
         def start(blk, side=side):
             x = _ials.spark_initial_rows(native, side, [str(s) for s in blk.ids])
