@@ -22,6 +22,7 @@ import time
 
 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
 os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def main():
@@ -34,7 +35,7 @@ def main():
     a = ap.parse_args()
 
     from pyspark.ml.recommendation import ALS
-    from pyspark.sql import SparkSession
+    from vs_spark import local_session
 
     from ials import spark as after
 
@@ -44,18 +45,7 @@ def main():
         before = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(before)
         systems.insert(0, ("before", before))
-    spark = (
-        SparkSession.builder.master(f"local[{a.cores}]")
-        .config("spark.driver.memory", "12g")
-        .config("spark.ui.enabled", "false")
-        .config("spark.driver.bindAddress", "127.0.0.1")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.ui.showConsoleProgress", "false")
-        .config("spark.sql.shuffle.partitions", str(a.cores * 2))
-        .config("spark.default.parallelism", str(a.cores * 2))
-        .getOrCreate()
-    )
-    spark.sparkContext.setLogLevel("ERROR")
+    spark = local_session(a.cores)
     df = spark.read.csv(a.data, schema="user INT, item INT, weight FLOAT").cache()
     print(json.dumps({"nnz": df.count(), "load": os.getloadavg()}), flush=True)
     for r in range(a.rounds):
