@@ -27,6 +27,38 @@ def local_session(cores):
     """The one local SparkSession of the benchmarks (python/bench/)."""
     from pyspark.sql import SparkSession
 
+    spark = (
+        SparkSession.builder.master(f"local[{cores}]")
+        .config("spark.driver.memory", "12g")
+        .config("spark.ui.enabled", "false")
+        .config("spark.driver.bindAddress", "127.0.0.1")
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.shuffle.partitions", str(cores * 2))
+        .config("spark.default.parallelism", str(cores * 2))
+        .getOrCreate()
+    )
+    spark.sparkContext.setLogLevel("ERROR")
+    return spark
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("data")
+    ap.add_argument("--factors", type=int, default=64)
+    ap.add_argument("--cores", type=int, default=2)
+    ap.add_argument("--iterations", type=int, default=3)
+    ap.add_argument("--solvers", default="cg,cholesky")
+    ap.add_argument("--skip-mllib", action="store_true")
+    ap.add_argument("--partitions", type=int, default=0)
+    ap.add_argument("--broadcast-threshold", type=int, default=None)
+    a = ap.parse_args()
+
+    from pyspark.ml.recommendation import ALS
+
+    import ials
+    from ials import spark as ispark
+
     spark = local_session(a.cores)
     spark.sparkContext.setCheckpointDir("/tmp/spark-ckpt-vs")
     df = spark.read.csv(a.data, schema="user INT, item INT, weight FLOAT").cache()
