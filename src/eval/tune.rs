@@ -41,10 +41,9 @@
 //! larger of its `k` and the best's) fit in what is left of the budget; a
 //! started trial whose curve runs longer than priced is cut when only that
 //! refit's reserve is left, keeping its best sweep so far. Its cost is a
-//! sweep's cost at that `k`
-//! (the last trial's there, or the nearest smaller `k`'s scaled by
-//! `(k/k')²`) times the sweeps the best trial so far ran (see
-//! `CostModel`). The best setting is then refitted on all of the input.
+//! sweep's cost at that `k` (the last trial's there, or the nearest smaller
+//! `k`'s scaled by `(k/k')²`) times the sweeps the best trial so far ran
+//! (see `CostModel`). The best setting is then refitted on all of the input.
 //! Every trial records its validation curve (the metric after each sweep;
 //! early stopping with `patience`, never before `min_iterations`; from then
 //! on a trial below `screen` times the best value so far is stopped). With

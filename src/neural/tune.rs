@@ -168,6 +168,13 @@ fn candidates(base: &TwoTowerParams, priors: &[f32], rng: &mut ChaCha8Rng, n: us
     out
 }
 
+/// The best trial (the first of equals).
+fn best_of(trials: &[TowerTrial]) -> Option<&TowerTrial> {
+    trials
+        .iter()
+        .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
+}
+
 fn params_of(base: &TwoTowerParams, c: &Cand, epochs: usize) -> Result<TwoTowerParams> {
     let mut b = base
         .to_builder()
@@ -211,15 +218,14 @@ pub fn tune_towers(
     let rows = |s: Option<&SideRows>| s.map(|s| s.rows.clone());
     let mut trials: Vec<TowerTrial> = Vec::new();
     let mut last = 0.0f64;
-    // Seconds of the best trial so far: its refit is reserved.
-    let mut best_seconds = 0.0f64;
-    let mut best_value = f64::NEG_INFINITY;
     for (id, c) in cands.iter().enumerate().take(max) {
         let left = cfg.budget_seconds - start.elapsed().as_secs_f64();
         // The refit costs about a trial (more data, fewer epochs).
         if id > 0 && 2.0 * last > left {
             break;
         }
+        // The best trial so far's refit is reserved.
+        let best_seconds = best_of(&trials).map_or(0.0, |b| b.seconds);
         let t = Instant::now();
         let p = params_of(base, c, cfg.max_epochs)?;
         let (fitted, stop) = p.fit_validated(
@@ -258,9 +264,6 @@ pub fn tune_towers(
             }
         }
         last = t.elapsed().as_secs_f64();
-        if value > best_value {
-            (best_value, best_seconds) = (value, last);
-        }
         let trial = TowerTrial {
             id,
             params: fitted.params().clone(),
@@ -272,10 +275,7 @@ pub fn tune_towers(
         on_trial(&trial);
         trials.push(trial);
     }
-    let best = trials
-        .iter()
-        .max_by(|a, b| a.value.total_cmp(&b.value).then(b.id.cmp(&a.id)))
-        .expect("invariant: at least one trial runs");
+    let best = best_of(&trials).expect("invariant: at least one trial runs");
     let (best_params, best_prior) = (best.params.clone(), best.prior);
     let model = best_params.fit_with(data, rows(users), rows(items), |_| {
         std::ops::ControlFlow::Continue(())
